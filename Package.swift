@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// ChatRelay: one single-threaded epoll reactor per worker, libcurl multi for upstream
+// streams and non-blocking libpq for storage. No SwiftNIO on purpose: the reactor is the product.
+let package = Package(
+    name: "ChatRelay",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "chatrelay", targets: ["chatrelay"]),
+        .executable(name: "mock-upstream", targets: ["MockUpstream"]),
+        .executable(name: "chatrelay-bench", targets: ["LoadGen"]),
+        .library(name: "Reactor", targets: ["Reactor"]),
+        .library(name: "ChatAPI", targets: ["ChatAPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // C shims: what Swift cannot import or call directly (epoll/eventfd/signalfd headers,
+        // accept4 under _GNU_SOURCE, curl's variadic setopt, libpq, libcrypto's SHA-256).
+        .target(name: "CLinux", cSettings: [.define("_GNU_SOURCE")]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "JSONCore"),
+        .target(name: "Reactor", dependencies: ["CLinux", "CCurl", "CLibPQ"]),
+        .target(name: "HTTP", dependencies: ["Reactor"]),
+        .target(name: "Providers", dependencies: ["JSONCore"]),
+        .target(name: "Storage", dependencies: ["Reactor", "JSONCore"]),
+        .target(name: "ChatAPI", dependencies: ["Reactor", "HTTP", "Providers", "Storage", "JSONCore", "COpenSSL"]),
+
+        .executableTarget(name: "chatrelay", dependencies: ["ChatAPI"]),
+        .executableTarget(name: "MockUpstream", dependencies: ["Reactor", "HTTP", "JSONCore"]),
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: ["Reactor", "HTTP", "JSONCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            path: "bench/LoadGen"),
+        .executableTarget(name: "DecodeBench", dependencies: ["Providers", "JSONCore"], path: "bench/DecodeBench"),
+
+        .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Reactor"]),
+        .testTarget(name: "ProvidersTests", dependencies: ["Providers", "JSONCore"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Reactor"]),
+        .testTarget(name: "ChatAPITests", dependencies: ["ChatAPI", "Reactor", "HTTP", "Providers", "Storage", "JSONCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

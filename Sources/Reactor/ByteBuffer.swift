@@ -1,0 +1,60 @@
+/// A growable byte queue with a read cursor: bytes are appended at the end and consumed from the
+/// front without shifting until the consumed prefix is large (amortised O(1) per byte).
+public struct ByteBuffer {
+    public private(set) var storage: [UInt8] = []
+    public private(set) var readIndex = 0
+
+    public init() {}
+    public init(capacity: Int) { storage.reserveCapacity(capacity) }
+
+    public var count: Int { storage.count - readIndex }
+    public var isEmpty: Bool { storage.count == readIndex }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        storage.append(contentsOf: bytes.bindMemory(to: UInt8.self))
+    }
+    public mutating func append<S: Sequence>(contentsOf bytes: S) where S.Element == UInt8 {
+        storage.append(contentsOf: bytes)
+    }
+    public mutating func append(_ string: String) {
+        var s = string
+        s.withUTF8 { storage.append(contentsOf: $0) }
+    }
+    public mutating func append(_ byte: UInt8) { storage.append(byte) }
+
+    /// Consumes `n` bytes from the front.
+    public mutating func consume(_ n: Int) {
+        readIndex += min(n, count)
+        if readIndex == storage.count {
+            storage.removeAll(keepingCapacity: storage.capacity <= 256 * 1024)
+            readIndex = 0
+        } else if readIndex >= 32 * 1024 && readIndex * 2 >= storage.count {
+            storage.removeSubrange(0..<readIndex)
+            readIndex = 0
+        }
+    }
+
+    public mutating func removeAll() {
+        storage.removeAll(keepingCapacity: storage.capacity <= 256 * 1024)
+        readIndex = 0
+    }
+
+    /// Unread bytes, valid only inside the closure.
+    public func withUnreadBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[readIndex...])) }
+    }
+
+    /// Appends up to `maxBytes` by calling `fill` with free space; `fill` returns bytes written.
+    public mutating func writeWithUnsafeMutableBytes(maxBytes: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        let old = storage.count
+        var written = 0
+        storage.append(contentsOf: repeatElement(0, count: maxBytes))
+        storage.withUnsafeMutableBytes { whole in
+            written = max(0, fill(UnsafeMutableRawBufferPointer(rebasing: whole[old..<(old + maxBytes)])))
+        }
+        storage.removeLast(maxBytes - written)
+        return written
+    }
+
+    public var unreadBytes: ArraySlice<UInt8> { storage[readIndex...] }
+}

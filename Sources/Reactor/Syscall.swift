@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// A failed system call, with the call's name and errno, as a value rather than a crash.
+public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let call: String
+    public let code: Int32
+
+    public init(_ call: String, code: Int32 = errno) {
+        self.call = call
+        self.code = code
+    }
+
+    public var description: String {
+        "\(call) failed: \(String(cString: strerror(code))) (errno \(code))"
+    }
+}
+
+/// The one place that retries EINTR and turns -1 into a thrown `SystemError`.
+/// EAGAIN is reported to the caller as `nil` so non-blocking code can tell "would block" from failure.
+enum Syscall {
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ name: @autoclosure () -> String, _ body: () -> T) throws(SystemError) -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let e = errno
+            if e == EINTR { continue }
+            throw SystemError(name(), code: e)
+        }
+    }
+
+    /// Like `retrying`, but EAGAIN/EWOULDBLOCK gives nil instead of an error.
+    @inline(__always)
+    static func nonBlocking<T: BinaryInteger>(_ name: @autoclosure () -> String, _ body: () -> T) throws(SystemError) -> T? {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return nil }
+            throw SystemError(name(), code: e)
+        }
+    }
+
+    static func close(_ fd: Int32) {
+        // close is never retried on EINTR on Linux: the fd is released either way.
+        _ = Glibc.close(fd)
+    }
+}
+
+/// Monotonic time in nanoseconds.
+@inline(__always)
+public func monotonicNanos() -> UInt64 { clinux_monotonic_ns() }
+
+/// Wall-clock milliseconds since the Unix epoch.
+@inline(__always)
+public func wallClockMillis() -> Int64 { clinux_wall_ms() }
+
+/// Process facts used by health, benches and tests.
+public enum ProcessStats {
+    public static var residentBytes: UInt64 { clinux_rss_bytes() }
+    public static var cpuNanos: UInt64 { clinux_process_cpu_ns() }
+    public static var openFileCount: Int { Int(clinux_open_fd_count()) }
+}
+
+/// Kernel randomness; used for ids and generated keys.
+public enum SecureRandom {
+    public static func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let ok = out.withUnsafeMutableBytes { clinux_random($0.baseAddress, count) }
+        precondition(ok == 0, "getrandom failed")  // only fails when the kernel has no entropy source at all
+        return out
+    }
+}
