@@ -291,6 +291,14 @@ public final class TCPConnection: IOHandler {
         updateInterest()
     }
 
+    /// Closes with a TCP reset (SO_LINGER 0) instead of a FIN: for tests and fault injection.
+    public func reset() {
+        guard !isClosed else { return }
+        var lin = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lin, socklen_t(MemoryLayout<linger>.size))
+        close(reason: .local)
+    }
+
     /// Closes now; the delegate hears `connectionDidClose` once and is then dropped.
     public func close(reason: CloseReason = .local) {
         guard !isClosed else { return }

@@ -1,0 +1,68 @@
+/// Everything the operator can set (configuration.md), parsed and checked once at start-up.
+public struct Config: Sendable {
+    public enum DisconnectPolicy: String, Sendable { case `continue`, cancel }
+    public enum LogFormat: String, Sendable { case json, text }
+    public enum LogLevel: String, Sendable, Comparable {
+        case debug, info, warn, error
+        var rank: Int {
+            switch self {
+            case .debug: return 0
+            case .info: return 1
+            case .warn: return 2
+            case .error: return 3
+            }
+        }
+        public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
+    }
+
+    public var host = "0.0.0.0"
+    public var port = 8080
+    public var workers = 1
+    public var databaseURL: String?
+    public var dataDir = "./.chatrelay"
+    public var dbPool = 4
+    public var apiKeys: [String] = []
+    public var corsOrigins: [String] = []
+    public var openAIKey: String?
+    public var anthropicKey: String?
+    public var googleKey: String?
+    public var openAIBaseURL = "https://api.openai.com/v1"
+    public var anthropicBaseURL = "https://api.anthropic.com"
+    public var geminiBaseURL = "https://generativelanguage.googleapis.com/v1beta"
+    public var anthropicVersion = "2026-10-21"
+    public var defaultModel: String?
+    public var maxTokens = 1024
+    public var temperature: Double?
+    public var maxBodyBytes = 1_048_576
+    public var headerTimeoutSeconds = 10.0
+    public var idleTimeoutSeconds = 60.0
+    public var maxConnections = 65536
+    public var ssePingSeconds = 15.0
+    public var onDisconnect = DisconnectPolicy.continue
+    public var drainSeconds = 30.0
+    public var upstreamConnectTimeoutSeconds = 10.0
+    public var upstreamFirstTokenTimeoutSeconds = 300.0
+    public var upstreamIdleTimeoutSeconds = 120.0
+    public var logLevel = LogLevel.info
+    public var logFormat = LogFormat.json
+
+    public init() {}
+
+    /// The model used when a request names none: the configured default, else the built-in mock
+    /// when no provider key is set, else the first configured provider's usual model.
+    public var effectiveDefaultModel: String {
+        if let m = defaultModel { return m }
+        if openAIKey != nil { return "gpt-5.4-mini" }
+        if anthropicKey != nil { return "claude-sonnet-4-6" }
+        if googleKey != nil { return "gemini-2.5-flash" }
+        return "mock-echo"
+    }
+}
+
+/// A setting that could not be accepted: one clear line naming the setting, the value and what is allowed.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let setting: String
+    public let value: String
+    public let allowed: String
+    public var description: String { "invalid \(setting)=\"\(value)\": \(allowed)" }
+}

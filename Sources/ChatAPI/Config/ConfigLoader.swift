@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds a `Config` from, in rising precedence: defaults, a `.env` file in the working folder,
+/// the real environment, and command-line flags.
+public enum ConfigLoader {
+    public static let usage = """
+    usage: chatrelay [--host H] [--port P] [--workers N] [--data-dir DIR] [--database-url URL]
+                     [--log-level L] [--log-format json|text]
+    Every setting is also an environment variable; see the README's configuration table.
+    """
+
+    /// Flags and the variables they stand for.
+    static let flags: [String: String] = [
+        "--host": "HOST", "--port": "PORT", "--workers": "CHAT_WORKERS", "--data-dir": "CHAT_DATA_DIR",
+        "--database-url": "DATABASE_URL", "--log-level": "LOG_LEVEL", "--log-format": "LOG_FORMAT",
+    ]
+
+    public static func load(arguments: [String], environment: [String: String], dotEnv: String?) throws(ConfigError) -> Config {
+        var vars: [String: String] = [:]
+        if let dotEnv { for (k, v) in parseDotEnv(dotEnv) { vars[k] = v } }
+        for (k, v) in environment { vars[k] = v }
+        var i = 0
+        while i < arguments.count {
+            let arg = arguments[i]
+            var name = arg
+            var inlineValue: String?
+            if let eq = arg.firstIndex(of: "=") {
+                name = String(arg[..<eq])
+                inlineValue = String(arg[arg.index(after: eq)...])
+            }
+            guard let key = flags[name] else {
+                throw ConfigError(setting: "argument", value: arg, allowed: "one of \(flags.keys.sorted().joined(separator: ", "))")
+            }
+            if let inlineValue {
+                vars[key] = inlineValue
+            } else {
+                guard i + 1 < arguments.count else { throw ConfigError(setting: name, value: "", allowed: "a value is required") }
+                vars[key] = arguments[i + 1]
+                i += 1
+            }
+            i += 1
+        }
+        return try build(vars)
+    }
+
+    /// `KEY=value` lines; `#` comments, `export ` prefixes and matching quotes are accepted.
+    public static func parseDotEnv(_ text: String) -> [(String, String)] {
+        var out: [(String, String)] = []
+        for raw in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            var line = raw.drop { $0 == " " || $0 == "\t" }
+            if line.isEmpty || line.first == "#" { continue }
+            if line.hasPrefix("export ") { line = line.dropFirst(7) }
+            guard let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingSpaces
+            var value = line[line.index(after: eq)...].trimmingSpaces
+            if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f {
+                value = String(value.dropFirst().dropLast())
+            }
+            out.append((key, value))
+        }
+        return out
+    }
+
+    static func build(_ v: [String: String]) throws(ConfigError) -> Config {
+        var c = Config()
+        func str(_ k: String) -> String? {
+            guard let s = v[k]?.trimmingSpaces, !s.isEmpty else { return nil }
+            return s
+        }
+        func int(_ k: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+            guard let s = str(k) else { return nil }
+            guard let n = Int(s), range.contains(n) else {
+                throw ConfigError(setting: k, value: s, allowed: "an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return n
+        }
+        func seconds(_ k: String) throws(ConfigError) -> Double? {
+            guard let s = str(k) else { return nil }
+            guard let d = Double(s), d > 0, d <= 86_400 else {
+                throw ConfigError(setting: k, value: s, allowed: "a number of seconds greater than 0 and at most 86400")
+            }
+            return d
+        }
+        func list(_ k: String) -> [String] {
+            (str(k) ?? "").split(separator: ",").map { $0.trimmingSpaces }.filter { !$0.isEmpty }
+        }
+        func url(_ k: String) throws(ConfigError) -> String? {
+            guard let s = str(k) else { return nil }
+            guard s.hasPrefix("http://") || s.hasPrefix("https://") else {
+                throw ConfigError(setting: k, value: s, allowed: "an http:// or https:// URL")
+            }
+            return s.hasSuffix("/") ? String(s.dropLast()) : s
+        }
+
+        if let h = str("HOST") { c.host = h }
+        if let p = try int("PORT", 0...65535) { c.port = p }
+        if let w = try int("CHAT_WORKERS", 1...256) {
+            c.workers = w
+        } else {
+            c.workers = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        }
+        c.databaseURL = str("DATABASE_URL")
+        if let d = str("CHAT_DATA_DIR") { c.dataDir = d }
+        if let n = try int("CHAT_DB_POOL", 1...256) { c.dbPool = n }
+        c.apiKeys = list("CHAT_API_KEYS")
+        c.corsOrigins = list("CORS_ORIGINS")
+        c.openAIKey = str("OPENAI_API_KEY")
+        c.anthropicKey = str("ANTHROPIC_API_KEY")
+        c.googleKey = str("GOOGLE_API_KEY") ?? str("GEMINI_API_KEY")
+        if let u = try url("OPENAI_BASE_URL") { c.openAIBaseURL = u }
+        if let u = try url("ANTHROPIC_BASE_URL") { c.anthropicBaseURL = u }
+        if let u = try url("GEMINI_BASE_URL") { c.geminiBaseURL = u }
+        if let a = str("ANTHROPIC_VERSION") {
+            guard a.count == 10, a.split(separator: "-").count == 3 else {
+                throw ConfigError(setting: "ANTHROPIC_VERSION", value: a, allowed: "a date like 2026-10-21")
+            }
+            c.anthropicVersion = a
+        }
+        c.defaultModel = str("CHAT_DEFAULT_MODEL")
+        if let m = try int("MAX_TOKENS", 1...1_000_000) { c.maxTokens = m }
+        if let t = str("TEMPERATURE") {
+            guard let d = Double(t), d >= 0, d <= 2 else {
+                throw ConfigError(setting: "TEMPERATURE", value: t, allowed: "a number from 0 to 2")
+            }
+            c.temperature = d
+        }
+        if let b = try int("CHAT_MAX_BODY_BYTES", 1024...1_073_741_824) { c.maxBodyBytes = b }
+        if let s = try seconds("CHAT_HEADER_TIMEOUT_S") { c.headerTimeoutSeconds = s }
+        if let s = try seconds("CHAT_IDLE_TIMEOUT_S") { c.idleTimeoutSeconds = s }
+        if let n = try int("CHAT_MAX_CONNECTIONS", 1...10_000_000) { c.maxConnections = n }
+        if let s = try seconds("CHAT_SSE_PING_S") { c.ssePingSeconds = s }
+        if let p = str("CHAT_ON_DISCONNECT") {
+            guard let d = Config.DisconnectPolicy(rawValue: p.lowercased()) else {
+                throw ConfigError(setting: "CHAT_ON_DISCONNECT", value: p, allowed: "continue or cancel")
+            }
+            c.onDisconnect = d
+        }
+        if let s = try seconds("CHAT_DRAIN_S") { c.drainSeconds = s }
+        if let s = try seconds("CHAT_UPSTREAM_CONNECT_TIMEOUT_S") { c.upstreamConnectTimeoutSeconds = s }
+        if let s = try seconds("CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_S") { c.upstreamFirstTokenTimeoutSeconds = s }
+        if let s = try seconds("CHAT_UPSTREAM_IDLE_TIMEOUT_S") { c.upstreamIdleTimeoutSeconds = s }
+        if let l = str("LOG_LEVEL") {
+            guard let lv = Config.LogLevel(rawValue: l.lowercased()) else {
+                throw ConfigError(setting: "LOG_LEVEL", value: l, allowed: "debug, info, warn or error")
+            }
+            c.logLevel = lv
+        }
+        if let f = str("LOG_FORMAT") {
+            guard let lf = Config.LogFormat(rawValue: f.lowercased()) else {
+                throw ConfigError(setting: "LOG_FORMAT", value: f, allowed: "json or text")
+            }
+            c.logFormat = lf
+        }
+        for o in c.corsOrigins where o != "*" && !(o.hasPrefix("http://") || o.hasPrefix("https://")) {
+            throw ConfigError(setting: "CORS_ORIGINS", value: o, allowed: "* or origins like https://app.example.com")
+        }
+        return c
+    }
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing spaces and tabs.
+    var trimmingSpaces: String {
+        let s = drop { $0 == " " || $0 == "\t" }
+        return String(String(s.reversed().drop { $0 == " " || $0 == "\t" }).reversed())
+    }
+}

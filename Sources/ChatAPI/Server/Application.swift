@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Reactor
+
+/// Start-up and shutdown of the whole process: configuration, listeners, N worker threads, and
+/// the signal loop on the main thread that turns SIGTERM/SIGINT into a drain of every worker.
+public enum Application {
+    public static let version = "0.1.0"
+
+    /// Runs the server; returns the process exit code.
+    public static func main(arguments: [String]) -> Int32 {
+        // Before any thread exists (ours or curl's resolver), so only the signalfd sees SIGTERM.
+        ProcessSignals.blockTermination()
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(ConfigLoader.usage)
+            return 0
+        }
+        let config: Config
+        do {
+            config = try ConfigLoader.load(arguments: arguments, environment: Environment.current(), dotEnv: Environment.readFile(".env"))
+        } catch {
+            Environment.printError("chatrelay: \(error)")
+            return 2
+        }
+        let startNanos = monotonicNanos()
+        let shared = SharedState(config: config, version: version, startedAtNanos: startNanos)
+
+        // Bind every worker's socket first: with PORT=0 the first one picks the port the rest share.
+        var fds: [Int32] = []
+        var port = config.port
+        for _ in 0..<config.workers {
+            do {
+                let fd = try Sockets.listen(host: config.host, port: port, reusePort: true)
+                if port == 0 { port = Sockets.localPort(fd) }
+                fds.append(fd)
+            } catch {
+                Environment.printError("chatrelay: cannot listen on \(config.host):\(config.port): \(error)")
+                for fd in fds { close(fd) }
+                return 1
+            }
+        }
+
+        let control: EventLoop
+        do { control = try EventLoop() } catch {
+            Environment.printError("chatrelay: \(error)")
+            return 1
+        }
+        let startup = Logger(format: config.logFormat, level: config.logLevel, worker: -1, loop: nil)
+        var handles: [LoopHandle] = []
+        var threads: [pthread_t] = []
+        let controlHandle = control.handle
+        let remaining = WorkerCounter(config.workers)
+        for (i, fd) in fds.enumerated() {
+            let ready = Latch()
+            let handleBox = HandleBox()
+            guard let t = ReactorThread.spawn(name: "worker-\(i)", {
+                do {
+                    let w = try Worker(index: i, shared: shared, listeningFD: fd)
+                    handleBox.set(w.loop.handle)
+                    ready.open()
+                    w.run()
+                } catch {
+                    Environment.printError("chatrelay: worker \(i) failed to start: \(error)")
+                    ready.open()
+                }
+                if remaining.decrement() == 0 { controlHandle.stop() }
+            }) else {
+                Environment.printError("chatrelay: cannot start worker thread \(i)")
+                return 1
+            }
+            ready.wait()
+            guard let h = handleBox.get() else { return 1 }
+            handles.append(h)
+            threads.append(t)
+        }
+        let startupMs = Double(monotonicNanos() - startNanos) / 1e6
+        startup.info("listening", [("host", .string(config.host)), ("port", .int(port)), ("workers", .int(config.workers)),
+                                   ("version", .string(version)), ("startup_ms", .double(startupMs))])
+
+        var signals: SignalWatcher?
+        do {
+            signals = try SignalWatcher(loop: control) { sig in
+                startup.info("signal received; draining", [("signal", .int(Int(sig))), ("drain_s", .double(config.drainSeconds))])
+                for h in handles { h.post(.drain) }
+            }
+        } catch {
+            Environment.printError("chatrelay: \(error)")
+        }
+        control.run()
+        signals?.close()
+        for t in threads { ReactorThread.join(t) }
+        startup.info("stopped")
+        return 0
+    }
+}

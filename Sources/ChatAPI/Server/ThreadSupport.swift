@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Reactor
+import Synchronization
+
+/// A one-shot gate the main thread waits on while a worker starts.
+final class Latch: Sendable {
+    private let state = Mutex<Bool>(false)
+    func open() { state.withLock { $0 = true } }
+    func wait() {
+        // Start-up only, before any loop runs: a short sleep-poll keeps this free of condition variables.
+        while !state.withLock({ $0 }) { usleep(200) }
+    }
+}
+
+/// Carries a worker's loop handle back to the main thread.
+final class HandleBox: Sendable {
+    private let value = Mutex<LoopHandle?>(nil)
+    func set(_ h: LoopHandle) { value.withLock { $0 = h } }
+    func get() -> LoopHandle? { value.withLock { $0 } }
+}
+
+/// Counts running workers; the last one to stop stops the signal loop.
+final class WorkerCounter: Sendable {
+    private let n: Mutex<Int>
+    init(_ count: Int) { n = Mutex(count) }
+    func decrement() -> Int { n.withLock { $0 -= 1; return $0 } }
+}
+
+/// The process environment and files, without Foundation.
+public enum Environment {
+    public static func current() -> [String: String] {
+        var out: [String: String] = [:]
+        var p = environ
+        while let entry = p.pointee {
+            let s = String(cString: entry)
+            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return out
+    }
+
+    /// The whole file as UTF-8 text, or nil when it does not exist or cannot be read.
+    public static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func printError(_ line: String) {
+        let s = line + "\n"
+        _ = s.withCString { write(2, $0, strlen($0)) }
+    }
+}

@@ -1,0 +1,150 @@
+import Reactor
+
+/// The answer slot of one request. Handlers answer once, either with a fixed-length response or
+/// a stream (chunked on HTTP/1.1, close-delimited on HTTP/1.0). Everything is a no-op once the
+/// client is gone, so a late database callback cannot write to a dead or reused connection.
+public final class HTTPResponder {
+    public enum State { case pending, streaming, finished }
+
+    public let head: HTTPRequestHead
+    public private(set) var state: State = .pending
+    /// Status sent, for the access log.
+    public private(set) var status = 0
+    /// Body bytes sent (excluding framing), for the access log.
+    public private(set) var bytesSent = 0
+    /// Called when the output backlog crosses a watermark (false: stop producing; true: go on).
+    public var onWritabilityChanged: ((Bool) -> Void)?
+    /// Called once if the client goes away before the response finished.
+    public var onClientGone: (() -> Void)?
+    /// Called once the response is finished or abandoned; the server logs here.
+    public var onComplete: ((HTTPResponder) -> Void)?
+    /// Headers every response of this request carries (request id, CORS), added by the application.
+    public var extraHeaders = HTTPHeaders()
+    public let startedAt: UInt64
+
+    weak var connection: HTTPServerConnection?
+    private var chunked = false
+    private var scratch: [UInt8] = []
+
+    init(head: HTTPRequestHead, connection: HTTPServerConnection) {
+        self.head = head
+        self.connection = connection
+        startedAt = monotonicNanos()
+    }
+
+    public var isClientConnected: Bool { connection?.isOpen ?? false }
+    public var isWritable: Bool { connection?.tcp.isWritable ?? false }
+    public var loop: EventLoop? { connection?.tcp.loop }
+
+    // MARK: Fixed-length
+
+    public func respond(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        guard state == .pending else { return }
+        guard let c = connection, c.isOpen else { abandon(); return }
+        state = .finished
+        self.status = status
+        var h = headers
+        for (n, v) in extraHeaders { h.add(n, v) }
+        h.replaceOrAdd("Content-Length", String(body.count))
+        let keep = c.shouldKeepAlive(after: head)
+        h.replaceOrAdd("Connection", keep ? "keep-alive" : "close")
+        scratch.removeAll(keepingCapacity: true)
+        HTTPResponseHead(status: status, headers: h, versionMinor: head.versionMinor).serialize(into: &scratch)
+        let sendBody = head.method != .head && status != 204 && status != 304
+        if sendBody { scratch.append(contentsOf: body); bytesSent = body.count }
+        c.tcp.write(contentsOf: scratch)
+        c.responseFinished(self, keepAlive: keep)
+    }
+
+    public func respondJSON(status: Int, _ body: [UInt8], headers: HTTPHeaders = HTTPHeaders()) {
+        var h = headers
+        h.replaceOrAdd("Content-Type", "application/json")
+        respond(status: status, headers: h, body: body)
+    }
+
+    public func respondError(status: Int, type: String? = nil, message: String, param: String? = nil, headers: HTTPHeaders = HTTPHeaders()) {
+        respondJSON(status: status, ErrorBody.json(type: type ?? ErrorBody.type(forStatus: status), message: message, param: param), headers: headers)
+    }
+
+    // MARK: Streaming
+
+    /// Sends the head of a streamed response now, so the client sees headers at once.
+    public func beginStream(status: Int = 200, headers: HTTPHeaders) {
+        guard state == .pending else { return }
+        guard let c = connection, c.isOpen else { abandon(); return }
+        state = .streaming
+        self.status = status
+        var h = headers
+        for (n, v) in extraHeaders { h.add(n, v) }
+        chunked = head.versionMinor >= 1
+        if chunked {
+            h.replaceOrAdd("Transfer-Encoding", "chunked")
+        } else {
+            h.replaceOrAdd("Connection", "close")  // HTTP/1.0: the end of the body is the close
+        }
+        scratch.removeAll(keepingCapacity: true)
+        HTTPResponseHead(status: status, headers: h, versionMinor: head.versionMinor).serialize(into: &scratch)
+        c.tcp.write(contentsOf: scratch)
+        if head.method == .head { endStream() }
+    }
+
+    /// Writes part of a streamed body. Returns false when the client is gone.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { write(bytes: $0) }
+    }
+
+    @discardableResult
+    public func write(bytes: UnsafeRawBufferPointer) -> Bool {
+        guard state == .streaming, let c = connection, c.isOpen else { return false }
+        guard bytes.count > 0, head.method != .head else { return true }
+        bytesSent += bytes.count
+        if chunked {
+            scratch.removeAll(keepingCapacity: true)
+            ChunkedEncoding.appendChunk(bytes, to: &scratch)
+            c.tcp.write(contentsOf: scratch)
+        } else {
+            c.tcp.write(bytes)
+        }
+        return true
+    }
+
+    /// Ends a streamed body; the connection goes on to the next request when keep-alive allows.
+    public func endStream() {
+        guard state == .streaming else { return }
+        state = .finished
+        guard let c = connection, c.isOpen else { complete(); return }
+        if chunked && head.method != .head { c.tcp.write(contentsOf: ChunkedEncoding.terminator) }
+        c.responseFinished(self, keepAlive: chunked && c.shouldKeepAlive(after: head))
+    }
+
+    /// Drops the connection with a reset, mid-response (fault injection in the mock upstream).
+    public func abortConnection() {
+        connection?.tcp.reset()
+    }
+
+    // MARK: Lifecycle (called by the connection)
+
+    func clientGone() {
+        guard state != .finished else { return }
+        state = .finished
+        let gone = onClientGone
+        onClientGone = nil
+        onWritabilityChanged = nil
+        gone?()
+        complete()
+    }
+
+    private func abandon() {
+        state = .finished
+        complete()
+    }
+
+    func complete() {
+        let done = onComplete
+        onComplete = nil
+        onWritabilityChanged = nil
+        onClientGone = nil
+        done?(self)
+    }
+}

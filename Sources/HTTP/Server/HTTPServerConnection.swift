@@ -1,0 +1,175 @@
+import Reactor
+
+/// One client connection: parses requests, answers them strictly in order (a pipelined request
+/// waits in the read buffer until the one before it is answered, as nginx does), runs the
+/// header and idle timers, and tells the in-flight responder when the client vanishes.
+final class HTTPServerConnection: TCPConnectionDelegate {
+    let tcp: TCPConnection
+    private unowned let server: HTTPServer
+    private var parser: HTTPRequestParser
+    private var current: HTTPResponder?
+    private var timer: TimerID?
+    private var timerIsHeader = false
+    private var readEnded = false
+    private(set) var isOpen = true
+    /// Set during a drain: finish the response in flight, then close.
+    var closeAfterCurrent = false
+
+    init(tcp: TCPConnection, server: HTTPServer) {
+        self.tcp = tcp
+        self.server = server
+        parser = HTTPRequestParser(limits: server.config.parserLimits)
+        tcp.delegate = self
+        armIdleTimer()
+    }
+
+    var isIdle: Bool { current == nil && tcp.readBuffer.isEmpty }
+
+    // MARK: Timers
+
+    private func cancelTimer() {
+        if let t = timer { tcp.loop.cancel(t); timer = nil }
+    }
+
+    private func armIdleTimer() {
+        cancelTimer()
+        timerIsHeader = false
+        timer = tcp.loop.schedule(afterSeconds: server.config.idleTimeoutSeconds) { [weak self] in
+            self?.timer = nil
+            self?.close()
+        }
+    }
+
+    private func armHeaderTimer() {
+        cancelTimer()
+        timerIsHeader = true
+        timer = tcp.loop.schedule(afterSeconds: server.config.headerTimeoutSeconds) { [weak self] in
+            guard let self else { return }
+            self.timer = nil
+            // Slowloris: the head never completed. Drop without a response; it is not worth one.
+            self.server.countSlowClient()
+            self.close()
+        }
+    }
+
+    // MARK: Parsing
+
+    func connectionDidRead(_ connection: TCPConnection) {
+        processBuffer()
+    }
+
+    private func processBuffer() {
+        while isOpen && current == nil && !tcp.readBuffer.isEmpty {
+            let (consumed, result) = tcp.readBuffer.withUnreadBytes { parser.parse($0) }
+            tcp.readBuffer.consume(consumed)
+            switch result {
+            case .needMore:
+                // Bytes of a head are in: the header deadline runs from the first byte (not per byte).
+                if !timerIsHeader || timer == nil { armHeaderTimer() }
+                if tcp.readBuffer.count > 0 && consumed == 0 && tcp.readBuffer.count >= server.config.connectionLimits.maxReadBuffer {
+                    // The parser wants more than the read buffer may hold: only a body can do that.
+                    fail(HTTPParseError(status: 413, message: "request body too large"))
+                }
+                if readEnded { close() }
+                return
+            case .head(let head):
+                cancelTimer()  // the body may take its time; the idle timer runs after the response
+                if head.expectsContinue && head.versionMinor >= 1 {
+                    tcp.write("HTTP/1.1 100 Continue\r\n\r\n")
+                }
+            case .request(let request):
+                cancelTimer()
+                dispatch(request)
+            case .failed(let error):
+                fail(error)
+                return
+            }
+        }
+        if isOpen && current == nil && readEnded { tcp.closeAfterFlush() }
+    }
+
+    private func dispatch(_ request: HTTPRequest) {
+        let responder = HTTPResponder(head: request.head, connection: self)
+        current = responder
+        server.requestStarted(responder)
+        // The next pipelined request waits; stop reading if the buffer is already full of them.
+        server.router.handle(request, responder)
+    }
+
+    private func fail(_ error: HTTPParseError) {
+        cancelTimer()
+        server.countParseError()
+        var h = HTTPHeaders()
+        h.add("Content-Type", "application/json")
+        h.add("Connection", "close")
+        let body = ErrorBody.json(type: ErrorBody.type(forStatus: error.status), message: error.message)
+        h.add("Content-Length", String(body.count))
+        var out: [UInt8] = []
+        HTTPResponseHead(status: error.status, headers: h, versionMinor: 1).serialize(into: &out)
+        out.append(contentsOf: body)
+        tcp.write(contentsOf: out)
+        server.logParseFailure(status: error.status, bytes: body.count)
+        isOpen = false
+        tcp.closeAfterFlush()
+    }
+
+    // MARK: Responses
+
+    func shouldKeepAlive(after head: HTTPRequestHead) -> Bool {
+        head.keepAlive && !closeAfterCurrent && !readEnded && !server.isDraining
+    }
+
+    func responseFinished(_ responder: HTTPResponder, keepAlive: Bool) {
+        guard responder === current else { return }
+        current = nil
+        responder.complete()
+        if !keepAlive {
+            isOpen = false
+            tcp.closeAfterFlush()
+            return
+        }
+        armIdleTimer()
+        tcp.resumeReading()
+        if !tcp.readBuffer.isEmpty {
+            // Answer the next pipelined request after this tick, so responses stay ordered and
+            // one connection cannot monopolise the loop.
+            tcp.loop.nextTick { [weak self] in self?.processBuffer() }
+        }
+    }
+
+    // MARK: TCP events
+
+    func connectionReadDidEnd(_ connection: TCPConnection) {
+        readEnded = true
+        if let r = current, r.state == .streaming {
+            // A streaming client that half-closes has gone away (EPOLLRDHUP): tell the owner now.
+            close()
+            return
+        }
+        if current == nil { processBuffer() }
+    }
+
+    func connectionWritabilityChanged(_ connection: TCPConnection, isWritable: Bool) {
+        current?.onWritabilityChanged?(isWritable)
+    }
+
+    func connectionDidClose(_ connection: TCPConnection, reason: CloseReason) {
+        isOpen = false
+        cancelTimer()
+        let r = current
+        current = nil
+        r?.clientGone()
+        server.connectionClosed(self)
+    }
+
+    func close() {
+        guard !tcp.isClosed else { return }
+        tcp.close(reason: .local)
+    }
+
+    /// Drain: idle connections close now; busy ones close after their response.
+    func beginDrain() {
+        closeAfterCurrent = true
+        if current == nil { close() }
+    }
+}

@@ -1,0 +1,78 @@
+import JSONCore
+
+/// What a test asks of one mock answer. Directives travel inside the last user message, e.g.
+/// `[mock tokens=20 delay=20 first=5 fault=429 after=3 stamp]`, because that is the only part of
+/// a request every relay (ChatRelay, nginx, LiteLLM) passes through unchanged. Command-line
+/// flags give the defaults.
+struct MockDirectives {
+    var tokens = 8
+    var delayMs = 0.0
+    var firstDelayMs = 0.0
+    var fault: Fault?
+    /// Tokens sent before a mid-stream fault.
+    var after = 2
+    /// Stamp each token with the mock's monotonic send time in ns ("@<ns> "), for latency benches.
+    var stamp = false
+    /// Write each event in pieces of this many bytes, one piece per millisecond (framing tests).
+    var split = 0
+    /// Answer with the user's text instead of generated tokens.
+    var echo: String?
+
+    enum Fault: String {
+        case http429 = "429", http500 = "500", http529 = "529", http401 = "401", http400 = "400"
+        case midstream, reset, truncate, hang, malformed
+    }
+
+    /// Parses `[mock …]` out of the text; unknown keys are ignored so tests stay forward-compatible.
+    static func parse(_ text: String, defaults: MockDirectives) -> MockDirectives {
+        var d = defaults
+        guard let open = text.range(of: "[mock"), let close = text[open.upperBound...].firstIndex(of: "]") else {
+            if text.hasPrefix("echo:") { d.echo = String(text.dropFirst(5)) }
+            return d
+        }
+        for part in text[open.upperBound..<close].split(separator: " ") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            let key = kv[0]
+            let value = kv.count > 1 ? kv[1] : ""
+            switch key {
+            case "tokens": d.tokens = max(0, min(Int(value) ?? d.tokens, 100_000))
+            case "delay": d.delayMs = max(0, Double(value) ?? d.delayMs)
+            case "first": d.firstDelayMs = max(0, Double(value) ?? d.firstDelayMs)
+            case "fault": d.fault = Fault(rawValue: value)
+            case "after": d.after = max(0, Int(value) ?? d.after)
+            case "stamp": d.stamp = true
+            case "split": d.split = max(0, Int(value) ?? 0)
+            default: continue
+            }
+        }
+        return d
+    }
+}
+
+extension String {
+    /// Substring search without Foundation.
+    func range(of needle: String) -> Range<String.Index>? {
+        guard !needle.isEmpty else { return nil }
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<(index(i, offsetBy: needle.count)) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}
+
+/// Words of the answer the mock generates when not echoing.
+enum MockText {
+    static let words = ["Hello", " from", " the", " mock", " upstream", ",", " token", " stream", " é", " ✓"]
+
+    static func token(_ i: Int, stamp: Bool, nowNanos: UInt64) -> String {
+        if stamp { return "@\(nowNanos) " }
+        return words[i % words.count]
+    }
+
+    /// Rough token count of a prompt: whitespace-separated words.
+    static func countWords(_ s: String) -> Int {
+        s.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).count
+    }
+}

@@ -1,0 +1,204 @@
+import HTTP
+import JSONCore
+import Reactor
+
+/// The mock upstream: OpenAI `/v1/chat/completions`, Anthropic `/v1/messages` and Gemini
+/// `/v1beta/models/{model}:streamGenerateContent?alt=sse`, with the providers' exact framing and
+/// request checks (auth header, required fields, roles). Tests and benches only.
+final class MockServer {
+    struct Options {
+        var defaults = MockDirectives()
+        /// When set, the API key every request must carry; otherwise any non-empty key passes.
+        var requiredKey: String?
+    }
+
+    let loop: EventLoop
+    let server: HTTPServer
+    private let router = Router()
+    private let options: Options
+    private var counter = 0
+    private(set) var activeStreams = 0
+    private(set) var completedStreams = 0
+
+    init(loop: EventLoop, listeningFD: Int32, options: Options) throws(SystemError) {
+        self.loop = loop
+        self.options = options
+        var limits = HTTPParserLimits()
+        limits.maxBodyBytes = 16 * 1024 * 1024
+        server = HTTPServer(loop: loop, config: HTTPServerConfig(parserLimits: limits, idleTimeoutSeconds: 300, serverName: "mock-upstream"), router: router)
+        router.add(.post, "/v1/chat/completions") { [unowned self] req, _, r in self.openAI(req, r) }
+        router.add(.post, "/v1/messages") { [unowned self] req, _, r in self.anthropic(req, r) }
+        router.add(.post, "/v1beta/models/{action}") { [unowned self] req, p, r in self.gemini(req, p["action"] ?? "", r) }
+        router.add(.post, "/v1/models/{action}") { [unowned self] req, p, r in self.gemini(req, p["action"] ?? "", r) }
+        router.add(.get, "/health") { [unowned self] _, _, r in
+            let body = #"{"status":"ok","active_streams":\#(self.activeStreams),"completed_streams":\#(self.completedStreams),"cpu_ns":\#(ProcessStats.cpuNanos),"rss_bytes":\#(ProcessStats.residentBytes)}"#
+            r.respondJSON(status: 200, Array(body.utf8))
+        }
+        try server.start(listeningFD: listeningFD)
+    }
+
+    private func nextID() -> String {
+        counter += 1
+        return "mock\(counter)"
+    }
+
+    private func keyOK(_ key: String?) -> Bool {
+        guard let key, !key.isEmpty else { return false }
+        return options.requiredKey.map { $0 == key } ?? true
+    }
+
+    private func bearer(_ req: HTTPRequest) -> String? {
+        guard let a = req.head.headers["Authorization"], a.hasPrefix("Bearer ") else { return nil }
+        return String(a.dropFirst(7))
+    }
+
+    /// Text of a message `content`: a string or an array of text parts.
+    private func text(of content: JSONValue?) -> String? {
+        if let s = content?.string { return s }
+        guard let parts = content?.array else { return nil }
+        var out = ""
+        for p in parts {
+            guard let t = p["text"]?.string else { return nil }
+            out += t
+        }
+        return out
+    }
+
+    private func run(_ r: HTTPResponder, _ format: MockWireFormat, _ d: MockDirectives, model: String, prompt: Int, stream: Bool) {
+        if let f = d.fault, let status = Int(f.rawValue) {
+            let (h, body) = format.httpError(status: status, message: "mock fault \(status)")
+            r.respond(status: status, headers: h, body: body)
+            return
+        }
+        if !stream {
+            let tokens = d.echo.map(MockStream.splitWords) ?? (0..<d.tokens).map { MockText.token($0, stamp: false, nowNanos: 0) }
+            var h = HTTPHeaders()
+            h.add("Content-Type", "application/json")
+            let answer = {
+                r.respond(status: 200, headers: h, body: format.complete(text: tokens.joined(), model: model, promptTokens: prompt, completionTokens: tokens.count))
+            }
+            let wait = d.firstDelayMs + d.delayMs * Double(max(0, tokens.count - 1))
+            if wait > 0 { loop.schedule(afterNanos: UInt64(wait * 1e6), answer) } else { answer() }
+            return
+        }
+        activeStreams += 1
+        let s = MockStream(responder: r, loop: loop, format: format, directives: d, model: model, promptTokens: prompt) { [unowned self] in
+            self.activeStreams -= 1
+            self.completedStreams += 1
+        }
+        s.start()
+    }
+
+    // MARK: OpenAI
+
+    private func openAI(_ req: HTTPRequest, _ r: HTTPResponder) {
+        let fmt0 = OpenAIFormat(id: "chatcmpl-\(nextID())", created: wallClockMillis() / 1000, includeUsage: false)
+        guard keyOK(bearer(req)) else {
+            let (h, b) = fmt0.httpError(status: 401, message: "Incorrect API key provided.")
+            return r.respond(status: 401, headers: h, body: b)
+        }
+        func bad(_ msg: String, _ param: String?, _ code: String = "invalid_value") {
+            var h = HTTPHeaders()
+            h.add("Content-Type", "application/json; charset=utf-8")
+            r.respond(status: 400, headers: h, body: fmt0.badRequest(message: msg, param: param, code: code))
+        }
+        guard let body = try? JSONParser.parse(req.body), body.object != nil else { return bad("We could not parse the JSON body of your request.", nil) }
+        guard let model = body["model"]?.string, !model.isEmpty else { return bad("you must provide a model parameter", "model") }
+        guard let messages = body["messages"]?.array, !messages.isEmpty else { return bad("'messages' must be a non-empty array", "messages") }
+        var lastUser = ""
+        var words = 0
+        for (i, m) in messages.enumerated() {
+            guard let role = m["role"]?.string, ["system", "developer", "user", "assistant", "tool"].contains(role) else {
+                return bad("Invalid value for 'messages[\(i)].role'", "messages[\(i)].role")
+            }
+            guard let t = text(of: m["content"]) else { return bad("Invalid content for 'messages[\(i)].content'", "messages[\(i)].content") }
+            words += MockText.countWords(t)
+            if role == "user" { lastUser = t }
+        }
+        let reasoning = model.hasPrefix("o") || model.hasPrefix("gpt-5") || model.hasPrefix("gpt-6")
+        if reasoning && body["max_tokens"] != nil {
+            return bad("Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+        }
+        if reasoning, let t = body["temperature"]?.double, t != 1 {
+            return bad("Unsupported value: 'temperature' does not support \(t) with this model. Only the default (1) value is supported.", "temperature", "unsupported_value")
+        }
+        let stream = body["stream"]?.bool ?? false
+        if body["stream_options"] != nil && body["stream_options"]?.isNull == false && !stream {
+            return bad("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
+        }
+        let includeUsage = body["stream_options"]?["include_usage"]?.bool ?? false
+        let fmt = OpenAIFormat(id: fmt0.id, created: fmt0.created, includeUsage: includeUsage)
+        run(r, fmt, MockDirectives.parse(lastUser, defaults: options.defaults), model: model, prompt: words, stream: stream)
+    }
+
+    // MARK: Anthropic
+
+    private func anthropic(_ req: HTTPRequest, _ r: HTTPResponder) {
+        let fmt = AnthropicFormat(id: "msg_\(nextID())")
+        func fail(_ status: Int, _ msg: String) {
+            let (h, b) = fmt.httpError(status: status, message: msg)
+            r.respond(status: status, headers: h, body: b)
+        }
+        guard keyOK(req.head.headers["x-api-key"] ?? bearer(req)) else { return fail(401, "invalid x-api-key") }
+        guard let version = req.head.headers["anthropic-version"] else { return fail(400, "anthropic-version: header is required") }
+        guard version == "2023-06-01" || version == "2026-10-21" else { return fail(400, "anthropic-version: invalid version \(version)") }
+        guard let body = try? JSONParser.parse(req.body), body.object != nil else { return fail(400, "invalid JSON body") }
+        guard let model = body["model"]?.string else { return fail(400, "model: Field required") }
+        guard body["max_tokens"]?.int != nil else { return fail(400, "max_tokens: Field required") }
+        if version == "2026-10-21" {
+            for p in ["temperature", "top_p", "top_k"] where body[p] != nil {
+                return fail(400, "\(p): is not supported with anthropic-version 2026-10-21")
+            }
+        }
+        guard let messages = body["messages"]?.array, !messages.isEmpty else { return fail(400, "messages: at least one message is required") }
+        var words = MockText.countWords(text(of: body["system"]) ?? "")
+        var lastUser = ""
+        for (i, m) in messages.enumerated() {
+            guard let role = m["role"]?.string, role == "user" || role == "assistant" else {
+                return fail(400, "messages.\(i).role: Input should be 'user' or 'assistant'")
+            }
+            guard let t = text(of: m["content"]) else { return fail(400, "messages.\(i).content: invalid content") }
+            words += MockText.countWords(t)
+            if role == "user" { lastUser = t }
+        }
+        run(r, fmt, MockDirectives.parse(lastUser, defaults: options.defaults), model: model, prompt: words, stream: body["stream"]?.bool ?? false)
+    }
+
+    // MARK: Gemini
+
+    private func gemini(_ req: HTTPRequest, _ action: String, _ r: HTTPResponder) {
+        let fmt = GeminiFormat(responseID: "resp\(nextID())")
+        func fail(_ status: Int, _ msg: String) {
+            let (h, b) = fmt.httpError(status: status, message: msg)
+            r.respond(status: status, headers: h, body: b)
+        }
+        let parts = action.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2 else { return fail(404, "method not found") }
+        let model = String(parts[0])
+        let method = parts[1]
+        guard method == "streamGenerateContent" || method == "generateContent" else { return fail(404, "method \(method) not found") }
+        let stream = method == "streamGenerateContent"
+        var queryKey: String?
+        var altSSE = false
+        for item in (req.head.query ?? "").split(separator: "&") {
+            if item == "alt=sse" { altSSE = true }
+            if item.hasPrefix("key=") { queryKey = String(item.dropFirst(4)) }
+        }
+        // A bad key is HTTP 400 INVALID_ARGUMENT on Gemini, not 401 (wire-formats §4.5.1).
+        guard keyOK(req.head.headers["x-goog-api-key"] ?? queryKey) else { return fail(400, "API key not valid. Please pass a valid API key.") }
+        if stream && !altSSE { return fail(400, "the mock serves streamGenerateContent with alt=sse only") }
+        guard let body = try? JSONParser.parse(req.body), body.object != nil else { return fail(400, "Invalid JSON payload received.") }
+        guard let contents = body["contents"]?.array, !contents.isEmpty else { return fail(400, "* GenerateContentRequest.contents: contents is not specified") }
+        var words = 0
+        var lastUser = ""
+        for (i, c) in contents.enumerated() {
+            let role = c["role"]?.string ?? "user"
+            guard role == "user" || role == "model" else { return fail(400, "Please use a valid role: user, model. (contents[\(i)])") }
+            guard let t = text(of: c["parts"]) else { return fail(400, "contents[\(i)].parts: text parts required") }
+            words += MockText.countWords(t)
+            if role == "user" { lastUser = t }
+        }
+        if body["generationConfig"]?["system_instruction"] != nil { return fail(400, "systemInstruction belongs at the top level") }
+        run(r, fmt, MockDirectives.parse(lastUser, defaults: options.defaults), model: model, prompt: words, stream: stream)
+    }
+}
