@@ -1,0 +1,209 @@
+// Response-side encoders: status line + headers, chunked framing, Server-Sent Events frames.
+// Standard library only (see HTTPTypes.swift). All of them append to a caller-owned [UInt8] so a
+// connection can build a whole response in one buffer and write it with one syscall.
+
+/// A response status line and header block.
+public struct HTTPResponseHead: Sendable, Equatable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    /// 1 for "HTTP/1.1", 0 for "HTTP/1.0" (answer a 1.0 client in its own version).
+    public var versionMinor: Int
+
+    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), versionMinor: Int = 1) {
+        self.status = status
+        self.headers = headers
+        self.versionMinor = versionMinor
+    }
+
+    /// Appends "HTTP/1.x SSS Reason\r\n", one "name: value\r\n" per header, and the empty line.
+    ///
+    /// A status outside 100...999 cannot be written as the three digits HTTP requires, so it is
+    /// sent as 500. CR, LF and NUL in header names or values are replaced by spaces: header
+    /// values often carry client-influenced text, and a raw newline there would let it inject
+    /// headers or a whole second response (response splitting).
+    public func serialize(into buffer: inout [UInt8]) {
+        let status = (100...999).contains(status) ? status : 500
+        buffer.append(contentsOf: versionMinor == 0 ? "HTTP/1.0 ".utf8 : "HTTP/1.1 ".utf8)
+        buffer.append(UInt8(ascii: "0") + UInt8(status / 100))
+        buffer.append(UInt8(ascii: "0") + UInt8(status / 10 % 10))
+        buffer.append(UInt8(ascii: "0") + UInt8(status % 10))
+        buffer.append(UInt8(ascii: " "))
+        buffer.append(contentsOf: Self.reasonPhrase(status).utf8)
+        buffer.append(contentsOf: "\r\n".utf8)
+        for (name, value) in headers {
+            appendSanitized(name, to: &buffer)
+            buffer.append(contentsOf: ": ".utf8)
+            appendSanitized(value, to: &buffer)
+            buffer.append(contentsOf: "\r\n".utf8)
+        }
+        buffer.append(contentsOf: "\r\n".utf8)
+    }
+
+    /// The serialized head as a new array.
+    public func serialized() -> [UInt8] {
+        var buffer: [UInt8] = []
+        serialize(into: &buffer)
+        return buffer
+    }
+
+    /// The standard reason phrase (RFC 9110 §15 plus 429 from RFC 6585); "" for codes without
+    /// one, which the status-line grammar allows ("HTTP/1.1 599 ").
+    public static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 100: return "Continue"
+        case 101: return "Switching Protocols"
+        case 200: return "OK"
+        case 201: return "Created"
+        case 202: return "Accepted"
+        case 203: return "Non-Authoritative Information"
+        case 204: return "No Content"
+        case 205: return "Reset Content"
+        case 206: return "Partial Content"
+        case 300: return "Multiple Choices"
+        case 301: return "Moved Permanently"
+        case 302: return "Found"
+        case 303: return "See Other"
+        case 304: return "Not Modified"
+        case 307: return "Temporary Redirect"
+        case 308: return "Permanent Redirect"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 402: return "Payment Required"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 406: return "Not Acceptable"
+        case 407: return "Proxy Authentication Required"
+        case 408: return "Request Timeout"
+        case 409: return "Conflict"
+        case 410: return "Gone"
+        case 411: return "Length Required"
+        case 412: return "Precondition Failed"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 415: return "Unsupported Media Type"
+        case 416: return "Range Not Satisfiable"
+        case 417: return "Expectation Failed"
+        case 421: return "Misdirected Request"
+        case 422: return "Unprocessable Content"
+        case 426: return "Upgrade Required"
+        case 428: return "Precondition Required"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 505: return "HTTP Version Not Supported"
+        default: return ""
+        }
+    }
+}
+
+private func appendSanitized(_ text: String, to buffer: inout [UInt8]) {
+    for byte in text.utf8 {
+        buffer.append(byte == 0x0D || byte == 0x0A || byte == 0x00 ? UInt8(ascii: " ") : byte)
+    }
+}
+
+/// `Transfer-Encoding: chunked` framing for streamed responses.
+public enum ChunkedEncoding {
+    /// The last-chunk plus the empty trailer section: ends a chunked body.
+    public static let terminator: [UInt8] = Array("0\r\n\r\n".utf8)
+
+    /// Appends one chunk ("<hex size>\r\n<bytes>\r\n"). Empty input appends nothing, because a
+    /// zero-size chunk would be read as the terminator and end the body early.
+    public static func appendChunk(_ bytes: UnsafeRawBufferPointer, to buffer: inout [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        appendHex(bytes.count, to: &buffer)
+        buffer.append(contentsOf: "\r\n".utf8)
+        buffer.append(contentsOf: bytes)
+        buffer.append(contentsOf: "\r\n".utf8)
+    }
+
+    public static func appendChunk(_ bytes: [UInt8], to buffer: inout [UInt8]) {
+        bytes.withUnsafeBytes { appendChunk($0, to: &buffer) }
+    }
+
+    /// Appends the UTF-8 bytes of `text` as one chunk.
+    public static func appendChunk(_ text: String, to buffer: inout [UInt8]) {
+        appendChunk(Array(text.utf8), to: &buffer)
+    }
+
+    private static func appendHex(_ value: Int, to buffer: inout [UInt8]) {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var shift = (Int.bitWidth - value.leadingZeroBitCount + 3) / 4 * 4 - 4
+        if shift < 0 { shift = 0 }
+        while shift >= 0 {
+            buffer.append(digits[(value >> shift) & 0xF])
+            shift -= 4
+        }
+    }
+}
+
+/// Server-Sent Events framing (WHATWG HTML §9.2), as used for streamed chat completions.
+public enum SSEFrame {
+    /// Appends one event: optional "event:" and "id:" fields, then one "data:" line per line of
+    /// `data`, then the blank line that dispatches the event.
+    ///
+    /// The SSE parser treats \r\n, \n and \r alike as line ends, so `data` is split on all three;
+    /// the client rejoins the data lines with \n, so multi-line payloads survive (with line ends
+    /// normalised to \n). `event` and `id` are single-line fields: any line-end characters in
+    /// them are dropped rather than allowed to start a new field. An id containing NUL would be
+    /// ignored by clients, so NUL is dropped from ids too.
+    public static func append(event: String? = nil, id: String? = nil, data: String, to buffer: inout [UInt8]) {
+        if let event {
+            buffer.append(contentsOf: "event: ".utf8)
+            appendSingleLine(event, to: &buffer, dropNUL: false)
+            buffer.append(UInt8(ascii: "\n"))
+        }
+        if let id {
+            buffer.append(contentsOf: "id: ".utf8)
+            appendSingleLine(id, to: &buffer, dropNUL: true)
+            buffer.append(UInt8(ascii: "\n"))
+        }
+        appendLines(prefix: "data: ", data, to: &buffer)
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    /// Appends a comment frame (": text\n\n"). Clients ignore comments; they keep idle streams
+    /// (and intermediaries' idle timers) alive. Multi-line text becomes several comment lines.
+    public static func appendComment(_ text: String, to buffer: inout [UInt8]) {
+        appendLines(prefix: ": ", text, to: &buffer)
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    /// Writes `prefix + line + "\n"` for every line of `text`, treating \r\n, \n and \r as line
+    /// ends. A trailing line end yields a final empty line, so "a\n" round-trips as "a\n".
+    private static func appendLines(prefix: String, _ text: String, to buffer: inout [UInt8]) {
+        buffer.append(contentsOf: prefix.utf8)
+        var previousWasCR = false
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\r"):
+                buffer.append(UInt8(ascii: "\n"))
+                buffer.append(contentsOf: prefix.utf8)
+                previousWasCR = true
+            case UInt8(ascii: "\n"):
+                // The LF of a CRLF pair: the CR already ended the line.
+                if !previousWasCR {
+                    buffer.append(UInt8(ascii: "\n"))
+                    buffer.append(contentsOf: prefix.utf8)
+                }
+                previousWasCR = false
+            default:
+                buffer.append(byte)
+                previousWasCR = false
+            }
+        }
+        buffer.append(UInt8(ascii: "\n"))
+    }
+
+    private static func appendSingleLine(_ text: String, to buffer: inout [UInt8], dropNUL: Bool) {
+        for byte in text.utf8 where byte != UInt8(ascii: "\r") && byte != UInt8(ascii: "\n") {
+            if dropNUL && byte == 0 { continue }
+            buffer.append(byte)
+        }
+    }
+}
