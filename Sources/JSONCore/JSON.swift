@@ -1,2 +1,0 @@
-// placeholder, replaced by the JSON work
-public enum JSONPlaceholder {}
