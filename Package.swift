@@ -26,7 +26,7 @@ let package = Package(
 
         .target(name: "JSONCore"),
         .target(name: "Reactor", dependencies: ["CLinux", "CCurl", "CLibPQ"]),
-        .target(name: "HTTP", dependencies: ["Reactor"]),
+        .target(name: "HTTP", dependencies: ["Reactor", "JSONCore"]),
         .target(name: "Providers", dependencies: ["JSONCore"]),
         .target(name: "Storage", dependencies: ["Reactor", "JSONCore"]),
         .target(name: "ChatAPI", dependencies: ["Reactor", "HTTP", "Providers", "Storage", "JSONCore", "COpenSSL"]),

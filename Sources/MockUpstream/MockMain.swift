@@ -25,7 +25,7 @@ enum MockMain {
             case "--stamp": options.defaults.stamp = true
             case "--key": options.requiredKey = value()
             default:
-                fputs("mock-upstream: unknown argument \(args[i])\n", stderr)
+                Console.err("mock-upstream: unknown argument \(args[i])")
                 exit(2)
             }
             i += 1
@@ -35,13 +35,12 @@ enum MockMain {
             let fd = try Sockets.listen(host: host, port: port, reusePort: false)
             let server = try MockServer(loop: loop, listeningFD: fd, options: options)
             let signals = try SignalWatcher(loop: loop) { _ in loop.stop() }
-            print("mock-upstream listening on \(host):\(server.server.port)")
-            fflush(stdout)
+            Console.out("mock-upstream listening on \(host):\(server.server.port)")
             loop.run()
             signals.close()
             server.server.closeAll()
         } catch {
-            fputs("mock-upstream: \(error)\n", stderr)
+            Console.err("mock-upstream: \(error)")
             exit(1)
         }
     }

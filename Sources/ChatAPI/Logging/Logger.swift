@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import JSONCore
 import Reactor
 
 /// One worker's log: one JSON object (or one human line) per event on stdout. Lines of one tick
@@ -96,15 +97,7 @@ public final class Logger {
     }
 
     private func appendEscaped(_ s: String, _ out: inout [UInt8]) {
-        for b in s.utf8 {
-            switch b {
-            case 0x22: out.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
-            case 0..<0x20: out.append(contentsOf: Array("\\u00".utf8) + Array(String(b, radix: 16).count == 1 ? "0\(String(b, radix: 16))" : String(b, radix: 16)).utf8)
-            default: out.append(b)
-            }
-        }
+        JSON.appendEscaped(s, to: &out)
     }
 }
 

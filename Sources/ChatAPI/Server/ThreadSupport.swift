@@ -57,8 +57,5 @@ public enum Environment {
         return String(decoding: out, as: UTF8.self)
     }
 
-    public static func printError(_ line: String) {
-        let s = line + "\n"
-        _ = s.withCString { write(2, $0, strlen($0)) }
-    }
+    public static func printError(_ line: String) { Console.err(line) }
 }

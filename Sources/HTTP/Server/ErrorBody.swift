@@ -1,3 +1,5 @@
+import JSONCore
+
 /// The JSON error shape of api.md, `{"error":{"type":…,"message":…}}`, for errors the HTTP layer
 /// itself produces (malformed requests, unknown paths) before any application code runs.
 public enum ErrorBody {
@@ -5,12 +7,12 @@ public enum ErrorBody {
         var out: [UInt8] = []
         out.reserveCapacity(64 + message.utf8.count)
         out.append(contentsOf: #"{"error":{"type":""#.utf8)
-        appendEscaped(type, to: &out)
+        JSON.appendEscaped(type, to: &out)
         out.append(contentsOf: #"","message":""#.utf8)
-        appendEscaped(message, to: &out)
+        JSON.appendEscaped(message, to: &out)
         if let param {
             out.append(contentsOf: #"","param":""#.utf8)
-            appendEscaped(param, to: &out)
+            JSON.appendEscaped(param, to: &out)
         }
         out.append(contentsOf: #""}}"#.utf8)
         return out
@@ -30,22 +32,6 @@ public enum ErrorBody {
         case 501: return "not_implemented"
         case 503: return "overloaded"
         default: return "internal"
-        }
-    }
-
-    static func appendEscaped(_ s: String, to out: inout [UInt8]) {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        for b in s.utf8 {
-            switch b {
-            case 0x22: out.append(0x5C); out.append(0x22)
-            case 0x5C: out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(0x6E)
-            case 0x0D: out.append(0x5C); out.append(0x72)
-            case 0x09: out.append(0x5C); out.append(0x74)
-            case 0..<0x20:
-                out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-            default: out.append(b)
-            }
         }
     }
 }
