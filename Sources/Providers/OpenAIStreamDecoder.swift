@@ -1,0 +1,125 @@
+import JSONCore
+
+/// Decodes OpenAI Chat Completions SSE (wire-formats §2.3): data-only events, `[DONE]` at the end.
+public struct OpenAIStreamDecoder: ProviderStreamDecoder {
+    var sse = SSEDecoder()
+    var state = State()
+
+    public init() {}
+
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (StreamEvent) -> Void) {
+        guard !state.end.isTerminated else { return }
+        // Moved out so the SSE callback can mutate it while `sse` is being mutated.
+        var st = State()
+        swap(&st, &state)
+        defer { swap(&st, &state) }
+        do throws(SSEError) {
+            try sse.feed(bytes) { st.handle($0, emit) }
+        } catch {
+            st.end.fail(StreamTermination.malformed(.openai, error.message), emit)
+        }
+    }
+
+    public mutating func finish(_ emit: (StreamEvent) -> Void) {
+        guard !state.end.isTerminated else { return }
+        var st = State()
+        swap(&st, &state)
+        defer { swap(&st, &state) }
+        do throws(SSEError) {
+            try sse.finish { st.handle($0, emit) }
+        } catch {
+            st.end.fail(StreamTermination.malformed(.openai, error.message), emit)
+        }
+        st.end.fail(StreamTermination.incomplete(.openai, expected: "[DONE]"), emit)
+    }
+
+    struct State {
+        var end = StreamTermination()
+
+        mutating func handle(_ event: SSEEventView, _ emit: (StreamEvent) -> Void) {
+            guard !end.isTerminated else { return }
+            if event.dataIs("[DONE]") {
+                end.done(emit)
+                return
+            }
+            do throws(JSONError) {
+                var chunk = Chunk()
+                try chunk.scan(event.data)
+                if let error = chunk.error {
+                    end.fail(OpenAIErrors.fromErrorObject(error, status: nil), emit)
+                    return
+                }
+                if let text = chunk.content, !text.isEmpty { emit(.text(text)) }
+                if let reason = chunk.finishReason { emit(.finish(.openAI(reason))) }
+                if let usage = chunk.usage { emit(.usage(usage)) }
+            } catch {
+                end.fail(StreamTermination.malformed(.openai, error.description), emit)
+            }
+        }
+    }
+
+    /// The members of one chunk the gateway relays; everything else is validated and skipped.
+    struct Chunk {
+        var content: String?
+        var finishReason: String?
+        var usage: Usage?
+        var error: JSONValue?
+
+        mutating func scan(_ data: UnsafeRawBufferPointer) throws(JSONError) {
+            var s = JSONScanner(data)
+            try s.beginObject()
+            while let key = try s.nextKey() {
+                if key == "choices" {
+                    try s.beginArray()
+                    var index = 0
+                    while try s.nextElement() {
+                        // Only the first choice is relayed; we never ask for n > 1.
+                        if index == 0 { try scanChoice(&s) } else { try s.skipValue() }
+                        index += 1
+                    }
+                } else if key == "usage" {
+                    if try s.nextKind() == .null { try s.readNull() } else { usage = try Self.scanUsage(&s) }
+                } else if key == "error" {
+                    error = try s.readValue()
+                } else {
+                    try s.skipValue()
+                }
+            }
+            try s.finish()
+        }
+
+        mutating func scanChoice(_ s: inout JSONScanner) throws(JSONError) {
+            try s.beginObject()
+            while let key = try s.nextKey() {
+                if key == "delta" {
+                    try s.beginObject()
+                    while let k = try s.nextKey() {
+                        if k == "content" { content = try s.readStringOrNull() } else { try s.skipValue() }
+                    }
+                } else if key == "finish_reason" {
+                    finishReason = try s.readStringOrNull()
+                } else {
+                    try s.skipValue()
+                }
+            }
+        }
+
+        static func scanUsage(_ s: inout JSONScanner) throws(JSONError) -> Usage {
+            var prompt: Int64 = 0, completion: Int64 = 0
+            var total: Int64?
+            try s.beginObject()
+            while let key = try s.nextKey() {
+                if key == "prompt_tokens" {
+                    prompt = try s.readIntOrNull() ?? 0
+                } else if key == "completion_tokens" {
+                    completion = try s.readIntOrNull() ?? 0
+                } else if key == "total_tokens" {
+                    total = try s.readIntOrNull()
+                } else {
+                    try s.skipValue()
+                }
+            }
+            return Usage(promptTokens: Int(prompt), completionTokens: Int(completion), totalTokens: Int(total ?? prompt &+ completion))
+        }
+    }
+}
