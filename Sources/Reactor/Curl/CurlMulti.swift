@@ -38,7 +38,9 @@ public final class CurlMulti {
         public var completed = 0
     }
 
-    public unowned let loop: EventLoop
+    /// Held strongly: the multi's sockets and timer live on it, so it must outlive them (no cycle:
+    /// the loop reaches us only through unowned/weak references).
+    public let loop: EventLoop
     public private(set) var stats = Stats()
     private let multi: CurlMultiHandle
     private var transfers: [CurlEasyHandle: CurlTransfer] = [:]

@@ -44,7 +44,8 @@ public final class CurlTransfer {
     public var isCompleted: Bool { state == .completed }
 
     weak var multi: CurlMulti?
-    private unowned let loop: EventLoop
+    /// Strong for the same reason as `CurlMulti.loop`: our timers are cancelled on it in deinit.
+    private let loop: EventLoop
     private var delegate: CurlTransferDelegate?
     private(set) var easy: CurlEasyHandle?
     private var headerList: UnsafeMutablePointer<curl_slist>?
@@ -166,8 +167,10 @@ public final class CurlTransfer {
 
     private func receivedHeaderLine(_ raw: UnsafeRawBufferPointer) {
         guard state != .completed, !cancelScheduled, !headDelivered else { return }  // later lines are trailers
-        var line = String(decoding: raw, as: UTF8.self)
-        while let last = line.last, last == "\r" || last == "\n" { line.removeLast() }
+        // Trim CR/LF as bytes: as Characters, "\r\n" is one grapheme and matches neither "\r" nor "\n".
+        var end = raw.count
+        while end > 0, raw[end - 1] == 13 || raw[end - 1] == 10 { end -= 1 }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<end]), as: UTF8.self)
         if line.hasPrefix("HTTP/") {
             // A new status line starts a new head (after 1xx, or a redirect hop): forget the previous one.
             headers.removeAll()
