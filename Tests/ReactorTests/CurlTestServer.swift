@@ -82,7 +82,10 @@ final class TestHTTPServer {
             let fd = try Sockets.listen(host: "127.0.0.1", port: 0, reusePort: false)
             listener = try TCPListener(loop: loop, fd: fd) { [weak self] cfd in
                 guard let self else { Glibc.close(cfd); return }
-                guard let c = try? TCPConnection(loop: self.loop, fd: cfd) else { Glibc.close(cfd); return }
+                // Small reads: ByteBuffer zero-fills the read window, which dominates a debug build at 64 KiB
+                // (requests here are < 16 KiB).
+                let limits = TCPConnectionLimits(maxReadBuffer: 16 * 1024, highWater: 64 * 1024, lowWater: 16 * 1024)
+                guard let c = try? TCPConnection(loop: self.loop, fd: cfd, limits: limits) else { Glibc.close(cfd); return }
                 let sc = ServerConn(server: self, conn: c)
                 c.delegate = sc
                 self.conns[ObjectIdentifier(sc)] = sc
