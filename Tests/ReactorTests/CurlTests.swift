@@ -411,6 +411,41 @@ struct CurlTests {
         var wrong = 0
         for (i, r) in recs.enumerated() where r.error != nil || r.body != testBody(pieces: 4, size: 48, id: "\(i)") || r.results.count != 1 { wrong += 1 }
         #expect(wrong == 0)
+        h.expectNoLeaks()
         print("200 concurrent: \(ms) ms, stats=\(h.multi.stats), sockets still watched=\(h.multi.watchedSocketCount), curl timer armed=\(h.multi.timerArmed)")
+    }
+
+    @Test func closeCancelsEverythingAndFreesIt() throws {
+        let h = try #require(CurlHarness())
+        var recs: [Recorder] = []
+        var done = 0
+        for i in 0..<5 {
+            let rec = Recorder()
+            rec.onDone = { [loop = h.loop] _ in
+                done += 1
+                if done == 5 { loop.stop() }
+            }
+            recs.append(rec)
+            _ = h.multi.start(h.call(i % 2 == 0 ? "/hang" : "/stream?n=50&delay=20"), delegate: rec)
+        }
+        h.loop.schedule(afterMillis: 60) { [multi = h.multi] in
+            let dump = multi.stateDescription
+            #expect(dump.contains("transfers"))
+            print(dump)
+            multi.close()
+        }
+        h.run()
+        #expect(recs.allSatisfy { $0.results.count == 1 && $0.error?.kind == .cancelled })
+        let late = Recorder()
+        late.onDone = { [loop = h.loop] _ in loop.stop() }
+        _ = h.multi.start(h.call("/stream"), delegate: late)
+        h.run()
+        #expect(late.error?.kind == .transport)  // refused after close, reported asynchronously
+        h.expectNoLeaks()
+    }
+
+    @Test func errorMessagesAreReadable() {
+        #expect(TransferError(.timeout(.firstByte)).description == "upstream first byte timeout")
+        #expect(TransferError(.connectFailed, curlCode: 7, detail: "x").description == "could not connect to upstream (curl 7): x")
     }
 }
