@@ -30,4 +30,6 @@ static inline CURLcode ccurl_msg_result(CURLMsg *m) { return m->data.result; }
 
 static inline long ccurl_HTTP_VERSION_1_1(void) { return CURL_HTTP_VERSION_1_1; }
 static inline long ccurl_HTTP_VERSION_2TLS(void) { return CURL_HTTP_VERSION_2TLS; }
+/* CURLVERSION_NOW is a macro naming an enum value, which Swift does not import. */
+static inline curl_version_info_data *ccurl_version_info_now(void) { return curl_version_info(CURLVERSION_NOW); }
 #endif
