@@ -7,11 +7,12 @@ public enum PGBlocking {
     public static func execute(conninfo: String, _ sql: String) -> Result<PGResult, PGError> {
         guard let conn = PQconnectdb(conninfo) else { return .failure(.connectFailed("out of memory")) }
         defer { PQfinish(conn) }
+        _ = PQsetNoticeReceiver(conn, { _, _ in }, nil)  // keep NOTICEs off stderr
         guard PQstatus(conn) == CONNECTION_OK else {
-            return .failure(.connectFailed(PQerrorMessage(conn).map { String(cString: $0) } ?? "unknown error"))
+            return .failure(.connectFailed(PQerrorMessage(conn).map { trimmed(String(cString: $0)) } ?? "unknown error"))
         }
         guard let res = PQexec(conn, sql) else {
-            return .failure(.connectionLost(PQerrorMessage(conn).map { String(cString: $0) } ?? "unknown error"))
+            return .failure(.connectionLost(PQerrorMessage(conn).map { trimmed(String(cString: $0)) } ?? "unknown error"))
         }
         defer { PQclear(res) }
         switch PQresultStatus(res) {

@@ -113,6 +113,8 @@ public final class PGConnection: IOHandler {
             return
         }
         conn = c
+        // libpq prints server NOTICEs/WARNINGs to stderr by default; the loop logs through its own channel.
+        _ = PQsetNoticeReceiver(c, { _, _ in }, nil)
         if PQstatus(c) == CONNECTION_BAD {
             fail(.connectFailed(lastError()))
             return
@@ -417,10 +419,15 @@ public final class PGConnection: IOHandler {
     }
 }
 
-private func trimmed(_ s: String) -> String {
-    var t = Substring(s)
-    while let l = t.last, l == "\n" || l == " " || l == "\r" { t.removeLast() }
-    return String(t)
+/// libpq messages end in a newline and may span lines; errors are reported as one line.
+func trimmed(_ s: String) -> String {
+    let parts = s.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\t" })
+    return parts.map { p -> Substring in
+        var t = p
+        while let f = t.first, f == " " { t.removeFirst() }
+        while let l = t.last, l == " " { t.removeLast() }
+        return t
+    }.filter { !$0.isEmpty }.joined(separator: " ")
 }
 
 /// A8: libpq takes `const char * const *`; each value is strdup'd, passed, then freed.
