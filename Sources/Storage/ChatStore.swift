@@ -1,0 +1,310 @@
+import Reactor
+
+/// Conversations and messages in PostgreSQL, scoped by owner (the SHA-256 hex of a client key).
+///
+/// Every statement filters by owner, so another key's conversation looks exactly like a missing
+/// one. Everything is callback-style on the pool's loop; each completion runs once, on the loop.
+/// Hot statements are named prepared statements (prepared once per connection).
+/// A chat turn costs two round trips: `beginTurn` (one pipeline) and `finalizeAssistantMessage`.
+public final class ChatStore {
+    public let pool: PGPool
+    /// Largest page `listConversations` returns.
+    public let maxPageSize = 100
+
+    public init(pool: PGPool) { self.pool = pool }
+
+    // MARK: Start-up
+
+    /// Applies migrations, then marks messages left `streaming` by a crash as `interrupted`.
+    /// Run once at start-up, before serving. Completes with (schema version, rows swept).
+    public func startUp(completion: @escaping (Result<(schemaVersion: Int, interrupted: Int), StoreError>) -> Void) {
+        Migrations.apply(pool: pool) { [self] r in
+            switch r {
+            case .failure(let e): completion(.failure(e))
+            case .success(let version):
+                sweepInterrupted { s in completion(s.map { (version, $0) }) }
+            }
+        }
+    }
+
+    /// Messages still `streaming` become `interrupted`; completes with how many.
+    public func sweepInterrupted(completion: @escaping (Result<Int, StoreError>) -> Void) {
+        pool.query("UPDATE messages SET status = 'interrupted', updated_at = now() WHERE status = 'streaming'") { r in
+            completion(r.map(\.affectedRows).mapError(StoreError.database))
+        }
+    }
+
+    // MARK: Conversations
+
+    /// Creates an empty conversation.
+    public func createConversation(owner: String, title: String?, system: String?, model: String?,
+                                   completion: @escaping (Result<Conversation, StoreError>) -> Void) {
+        pool.query(SQL.insertConversation, [makeUUIDv4(), owner, title, system, model], prepared: "cr_conv_insert") { r in
+            completion(r.mapError(StoreError.database).flatMap { res in
+                guard let c = Self.conversation(res, 0) else { return .failure(.database(.client("no row returned"))) }
+                return .success(c)
+            })
+        }
+    }
+
+    /// Newest first by (updated_at, id). `cursor` is the `nextCursor` of the previous page.
+    public func listConversations(owner: String, limit: Int, cursor: String?,
+                                  completion: @escaping (Result<ConversationPage, StoreError>) -> Void) {
+        guard limit >= 1 && limit <= maxPageSize else {
+            completion(.failure(.invalidArgument("limit must be between 1 and \(maxPageSize)")))
+            return
+        }
+        var micros: String? = nil
+        var after: String? = nil
+        if let cursor {
+            guard let c = Cursor.decode(cursor) else { completion(.failure(.invalidCursor)); return }
+            micros = String(c.micros)
+            after = c.id
+        }
+        pool.query(SQL.listConversations, [owner, micros, after, String(limit + 1)], prepared: "cr_conv_list") { r in
+            completion(r.mapError(StoreError.database).map { res in
+                var items: [ConversationSummary] = []
+                var keys: [Int64] = []
+                for i in 0..<min(res.rows.count, limit) {
+                    guard let id = res.value(i, "id"), let k = res.value(i, "k").flatMap({ Int64($0) }) else { continue }
+                    items.append(ConversationSummary(
+                        id: id, title: res.value(i, "title"), model: res.value(i, "model"),
+                        createdAt: res.value(i, "created_at") ?? "", updatedAt: res.value(i, "updated_at") ?? "",
+                        messageCount: res.value(i, "message_count").flatMap { Int($0) } ?? 0))
+                    keys.append(k)
+                }
+                var next: String? = nil
+                if res.rows.count > limit, let last = items.last, let k = keys.last {
+                    next = Cursor.encode(micros: k, id: last.id)
+                }
+                return ConversationPage(items: items, nextCursor: next)
+            })
+        }
+    }
+
+    /// The conversation with its messages oldest first; nil when missing or another owner's.
+    public func getConversation(owner: String, id: String,
+                                completion: @escaping (Result<ConversationDetail?, StoreError>) -> Void) {
+        guard isValidUUID(id) else { completion(.success(nil)); return }
+        pool.pipeline([
+            PGQuery(SQL.selectConversation, [id, owner], prepared: "cr_conv_get"),
+            PGQuery(SQL.selectMessages, [id, owner, nil], prepared: "cr_msg_history"),
+        ]) { results in
+            guard results.count == 2 else { completion(.failure(.database(.client("short pipeline")))); return }
+            switch (results[0], results[1]) {
+            case (.failure(let e), _), (_, .failure(let e)):
+                completion(.failure(.database(e)))
+            case (.success(let c), .success(let m)):
+                guard let conv = Self.conversation(c, 0) else { completion(.success(nil)); return }
+                completion(.success(ConversationDetail(conversation: conv, messages: Self.messages(m))))
+            }
+        }
+    }
+
+    /// Deletes a conversation and (by cascade) its messages; false when missing or another owner's.
+    public func deleteConversation(owner: String, id: String, completion: @escaping (Result<Bool, StoreError>) -> Void) {
+        guard isValidUUID(id) else { completion(.success(false)); return }
+        pool.query("DELETE FROM conversations WHERE id = $1::uuid AND owner_key_hash = $2", [id, owner],
+                   prepared: "cr_conv_delete") { r in
+            completion(r.map { $0.affectedRows > 0 }.mapError(StoreError.database))
+        }
+    }
+
+    /// Number of messages in a conversation; nil when missing or another owner's.
+    public func messageCount(owner: String, conversationID: String, completion: @escaping (Result<Int?, StoreError>) -> Void) {
+        guard isValidUUID(conversationID) else { completion(.success(nil)); return }
+        pool.query("""
+            SELECT count(m.id) AS n FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
+            WHERE c.id = $1::uuid AND c.owner_key_hash = $2 GROUP BY c.id
+            """, [conversationID, owner], prepared: "cr_msg_count") { r in
+            completion(r.mapError(StoreError.database).map { res in res.value(0, "n").flatMap { Int($0) } })
+        }
+    }
+
+    // MARK: Messages
+
+    /// Stores a user message; `.notFound` when the conversation is missing or another owner's.
+    public func appendUserMessage(owner: String, conversationID: String, text: String,
+                                  completion: @escaping (Result<String, StoreError>) -> Void) {
+        let id = makeUUIDv4()
+        insertMessage(SQL.insertUserMessage, [id, conversationID, text, owner], prepared: "cr_msg_user", id: id, completion: completion)
+    }
+
+    /// Opens the assistant message with status `streaming` (written when the upstream stream starts).
+    public func openAssistantMessage(owner: String, conversationID: String, model: String?, provider: String?,
+                                     completion: @escaping (Result<String, StoreError>) -> Void) {
+        let id = makeUUIDv4()
+        insertMessage(SQL.insertAssistantMessage, [id, conversationID, owner, model, provider],
+                      prepared: "cr_msg_assistant", id: id, completion: completion)
+    }
+
+    private func insertMessage(_ sql: String, _ params: [String?], prepared: String, id: String,
+                               completion: @escaping (Result<String, StoreError>) -> Void) {
+        guard let conv = params[1], isValidUUID(conv) else { completion(.failure(.notFound)); return }
+        pool.query(sql, params, prepared: prepared) { r in
+            completion(r.mapError(StoreError.database).flatMap { $0.affectedRows == 1 ? .success(id) : .failure(.notFound) })
+        }
+    }
+
+    /// Writes the final text, status, usage and timings of an assistant message; false when the
+    /// message is missing or belongs to another owner.
+    public func finalizeAssistantMessage(owner: String, id: String, text: String, status: MessageStatus,
+                                         finishReason: String?, usage: TokenUsage?, ttftMs: Int?, latencyMs: Int?,
+                                         error: String?, completion: @escaping (Result<Bool, StoreError>) -> Void) {
+        guard isValidUUID(id) else { completion(.success(false)); return }
+        let params: [String?] = [id, owner, text, status.rawValue, finishReason,
+                                 usage?.promptTokens.map(String.init), usage?.completionTokens.map(String.init),
+                                 usage?.totalTokens.map(String.init), ttftMs.map(String.init), latencyMs.map(String.init), error]
+        pool.query(SQL.finalizeMessage, params, prepared: "cr_msg_finalize") { r in
+            completion(r.map { $0.affectedRows > 0 }.mapError(StoreError.database))
+        }
+    }
+
+    /// One chat turn's writes and reads in ONE pipeline round trip (one transaction): creates the
+    /// conversation (when `conversationID` is nil) or touches the existing one, stores the user
+    /// message, opens the assistant message (`streaming`) and loads the history.
+    /// `.notFound` when `conversationID` is missing or another owner's (then nothing is written).
+    /// A new conversation's title defaults to the first 80 characters of the message.
+    public func beginTurn(owner: String, conversationID: String?, title: String? = nil, system: String?,
+                          userText: String, model: String?, provider: String?,
+                          completion: @escaping (Result<TurnStart, StoreError>) -> Void) {
+        if let c = conversationID, !isValidUUID(c) { completion(.failure(.notFound)); return }
+        let isNew = conversationID == nil
+        let convID = conversationID?.lowercased() ?? makeUUIDv4()
+        let userID = makeUUIDv4()
+        let assistantID = makeUUIDv4()
+        let first: PGQuery = isNew
+            ? PGQuery(SQL.insertConversation, [convID, owner, title ?? Self.defaultTitle(userText), system, model],
+                      prepared: "cr_conv_insert")
+            : PGQuery(SQL.touchConversation, [convID, owner, model], prepared: "cr_conv_touch")
+        pool.pipeline([
+            first,
+            PGQuery(SQL.insertUserMessage, [userID, convID, userText, owner], prepared: "cr_msg_user"),
+            PGQuery(SQL.insertAssistantMessage, [assistantID, convID, owner, model, provider], prepared: "cr_msg_assistant"),
+            PGQuery(SQL.selectMessages, [convID, owner, assistantID], prepared: "cr_msg_history"),
+        ]) { results in
+            var values: [PGResult] = []
+            for r in results {
+                switch r {
+                case .success(let v): values.append(v)
+                case .failure(let e): completion(.failure(.database(e))); return
+                }
+            }
+            guard values.count == 4, let conv = Self.conversation(values[0], 0) else {
+                completion(.failure(.notFound))
+                return
+            }
+            completion(.success(TurnStart(conversation: conv, isNewConversation: isNew, userMessageID: userID,
+                                          assistantMessageID: assistantID, history: Self.messages(values[3]))))
+        }
+    }
+
+    // MARK: Row mapping
+
+    static func defaultTitle(_ text: String) -> String {
+        let line = text.split(whereSeparator: { $0 == "\n" }).first.map(String.init) ?? text
+        return line.count > 80 ? String(line.prefix(80)) + "…" : line
+    }
+
+    static func conversation(_ r: PGResult, _ i: Int) -> Conversation? {
+        guard i < r.rows.count, let id = r.value(i, "id") else { return nil }
+        return Conversation(id: id, title: r.value(i, "title"), systemPrompt: r.value(i, "system_prompt"),
+                            model: r.value(i, "model"), createdAt: r.value(i, "created_at") ?? "",
+                            updatedAt: r.value(i, "updated_at") ?? "")
+    }
+
+    static func messages(_ r: PGResult) -> [StoredMessage] {
+        (0..<r.rows.count).compactMap { i in
+            guard let id = r.value(i, "id"), let conv = r.value(i, "conversation_id"),
+                  let role = r.value(i, "role").flatMap(MessageRole.init(rawValue:)),
+                  let status = r.value(i, "status").flatMap(MessageStatus.init(rawValue:)) else { return nil }
+            let p = r.value(i, "prompt_tokens").flatMap { Int($0) }
+            let c = r.value(i, "completion_tokens").flatMap { Int($0) }
+            let t = r.value(i, "total_tokens").flatMap { Int($0) }
+            return StoredMessage(
+                id: id, conversationID: conv, role: role, content: r.value(i, "content") ?? "",
+                model: r.value(i, "model"), provider: r.value(i, "provider"), status: status,
+                finishReason: r.value(i, "finish_reason"),
+                usage: (p == nil && c == nil && t == nil) ? nil : TokenUsage(promptTokens: p, completionTokens: c, totalTokens: t),
+                ttftMs: r.value(i, "ttft_ms").flatMap { Int($0) }, latencyMs: r.value(i, "latency_ms").flatMap { Int($0) },
+                error: r.value(i, "error"), createdAt: r.value(i, "created_at") ?? "")
+        }
+    }
+}
+
+/// The SQL, in one place. Timestamps leave the database as ISO-8601 UTC with milliseconds.
+enum SQL {
+    static func iso(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    }
+
+    static let conversationColumns = """
+        id::text AS id, title, system_prompt, model, \(iso("created_at")) AS created_at, \(iso("updated_at")) AS updated_at
+        """
+
+    static let insertConversation = """
+        INSERT INTO conversations (id, owner_key_hash, title, system_prompt, model)
+        VALUES ($1::uuid, $2, $3, $4, $5) RETURNING \(conversationColumns)
+        """
+
+    static let touchConversation = """
+        UPDATE conversations SET updated_at = now(), model = coalesce($3, model)
+        WHERE id = $1::uuid AND owner_key_hash = $2 RETURNING \(conversationColumns)
+        """
+
+    static let selectConversation = """
+        SELECT \(conversationColumns) FROM conversations WHERE id = $1::uuid AND owner_key_hash = $2
+        """
+
+    /// $2 (µs since epoch) and $3 (id) are the keyset position of the previous page's last row, or NULL.
+    static let listConversations = """
+        SELECT c.id::text AS id, c.title, c.model, \(iso("c.created_at")) AS created_at, \(iso("c.updated_at")) AS updated_at,
+               (extract(epoch FROM c.updated_at) * 1000000)::bigint AS k,
+               (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count
+        FROM conversations c
+        WHERE c.owner_key_hash = $1
+          AND ($2::bigint IS NULL
+               OR (c.updated_at, c.id) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::uuid))
+        ORDER BY c.updated_at DESC, c.id DESC
+        LIMIT $4::int
+        """
+
+    /// A message's created_at is kept strictly after the conversation's latest one, so a user message
+    /// and the assistant row opened in the same transaction keep their order under (created_at, id).
+    static func insertMessage(role: String, content: String, status: String, model: String, provider: String,
+                              conversation: String, owner: String) -> String {
+        """
+        INSERT INTO messages (id, conversation_id, role, content, status, model, provider, created_at, updated_at)
+        SELECT $1::uuid, c.id, '\(role)', \(content), '\(status)', \(model), \(provider), t.ts, t.ts
+        FROM conversations c,
+             LATERAL (SELECT greatest(clock_timestamp(),
+                                      (SELECT max(m.created_at) + interval '1 microsecond'
+                                       FROM messages m WHERE m.conversation_id = c.id)) AS ts) t
+        WHERE c.id = \(conversation)::uuid AND c.owner_key_hash = \(owner)
+        """
+    }
+
+    static let insertUserMessage = insertMessage(role: "user", content: "$3::text", status: "complete", model: "NULL",
+                                                 provider: "NULL", conversation: "$2", owner: "$4")
+
+    static let insertAssistantMessage = insertMessage(role: "assistant", content: "''", status: "streaming", model: "$4::text",
+                                                      provider: "$5::text", conversation: "$2", owner: "$3")
+
+    static let finalizeMessage = """
+        UPDATE messages m SET content = $3, status = $4, finish_reason = $5, prompt_tokens = $6::int,
+               completion_tokens = $7::int, total_tokens = $8::int, ttft_ms = $9::int, latency_ms = $10::int,
+               error = $11, updated_at = now()
+        FROM conversations c
+        WHERE m.id = $1::uuid AND c.id = m.conversation_id AND c.owner_key_hash = $2
+        """
+
+    /// $3: a message id to leave out (the just-opened assistant row), or NULL.
+    static let selectMessages = """
+        SELECT m.id::text AS id, m.conversation_id::text AS conversation_id, m.role, m.content, m.model, m.provider,
+               m.status, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.total_tokens, m.ttft_ms,
+               m.latency_ms, m.error, \(iso("m.created_at")) AS created_at
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        WHERE m.conversation_id = $1::uuid AND c.owner_key_hash = $2 AND ($3::uuid IS NULL OR m.id <> $3::uuid)
+        ORDER BY m.created_at, m.id
+        """
+}

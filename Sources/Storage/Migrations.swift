@@ -1,0 +1,96 @@
+import Reactor
+
+/// The schema, as numbered migrations. Append new ones; never edit an applied one.
+public enum Migrations {
+    /// One schema step: plain SQL statements run inside a PL/pgSQL block.
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        public let statements: [String]
+    }
+
+    /// Arbitrary constant for `pg_advisory_xact_lock`: instances starting together migrate one at a time.
+    public static let lockKey: Int64 = 0x4368_6174_5265  // "ChatRe"
+
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "conversations and messages", statements: [
+            """
+            CREATE TABLE conversations (
+                id uuid PRIMARY KEY,
+                owner_key_hash text NOT NULL,
+                title text,
+                system_prompt text,
+                model text,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now())
+            """,
+            // Newest-first keyset pagination per owner: WHERE owner = $1 AND (updated_at, id) < (…) ORDER BY … DESC.
+            "CREATE INDEX conversations_owner_updated_idx ON conversations (owner_key_hash, updated_at DESC, id DESC)",
+            """
+            CREATE TABLE messages (
+                id uuid PRIMARY KEY,
+                conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+                role text NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+                content text NOT NULL DEFAULT '',
+                model text,
+                provider text,
+                status text NOT NULL DEFAULT 'complete'
+                    CHECK (status IN ('complete', 'streaming', 'error', 'cancelled', 'interrupted')),
+                finish_reason text,
+                prompt_tokens int,
+                completion_tokens int,
+                total_tokens int,
+                ttft_ms int,
+                latency_ms int,
+                error text,
+                created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                updated_at timestamptz NOT NULL DEFAULT clock_timestamp())
+            """,
+            "CREATE INDEX messages_conversation_created_idx ON messages (conversation_id, created_at, id)",
+        ]),
+    ]
+
+    /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the
+    /// advisory lock is taken first and held until the Sync commits, so concurrent starters queue on
+    /// it; each step checks `schema_migrations` itself, so the batch needs no client-side branching
+    /// and costs one round trip. A failure rolls everything back.
+    static func batch() -> [PGQuery] {
+        var q: [PGQuery] = [
+            PGQuery("SELECT pg_advisory_xact_lock(\(lockKey))"),
+            PGQuery("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version int PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now())
+                """),
+        ]
+        for m in all {
+            let body = m.statements.joined(separator: ";\n")
+            q.append(PGQuery("""
+                DO $migration$
+                BEGIN
+                    IF NOT EXISTS (SELECT 1 FROM schema_migrations WHERE version = \(m.version)) THEN
+                        \(body);
+                        INSERT INTO schema_migrations (version) VALUES (\(m.version));
+                    END IF;
+                END
+                $migration$
+                """))
+        }
+        q.append(PGQuery("SELECT coalesce(max(version), 0) AS version FROM schema_migrations"))
+        return q
+    }
+
+    /// Applies every missing migration; completes with the schema version now in place.
+    public static func apply(pool: PGPool, completion: @escaping (Result<Int, StoreError>) -> Void) {
+        pool.pipeline(batch()) { results in
+            for r in results {
+                if case .failure(let e) = r, e != .aborted { completion(.failure(.database(e))); return }
+            }
+            guard case .success(let last)? = results.last, let v = last.rows.first?.first ?? nil, let version = Int(v) else {
+                completion(.failure(.database(.client("migration returned no version"))))
+                return
+            }
+            completion(.success(version))
+        }
+    }
+}
