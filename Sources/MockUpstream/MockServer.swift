@@ -17,7 +17,9 @@ final class MockServer {
     private let router = Router()
     private let options: Options
     private var counter = 0
-    private(set) var activeStreams = 0
+    /// Streams in progress, kept alive here: their timers hold them only weakly.
+    private var streams: [ObjectIdentifier: MockStream] = [:]
+    var activeStreams: Int { streams.count }
     private(set) var completedStreams = 0
 
     init(loop: EventLoop, listeningFD: Int32, options: Options) throws(SystemError) {
@@ -81,11 +83,13 @@ final class MockServer {
             if wait > 0 { loop.schedule(afterNanos: UInt64(wait * 1e6), answer) } else { answer() }
             return
         }
-        activeStreams += 1
+        var key: ObjectIdentifier?
         let s = MockStream(responder: r, loop: loop, format: format, directives: d, model: model, promptTokens: prompt) { [unowned self] in
-            self.activeStreams -= 1
+            if let key { self.streams[key] = nil }
             self.completedStreams += 1
         }
+        key = ObjectIdentifier(s)
+        streams[ObjectIdentifier(s)] = s
         s.start()
     }
 

@@ -4,6 +4,10 @@ public struct ByteBuffer {
     public private(set) var storage: [UInt8] = []
     public private(set) var readIndex = 0
 
+    /// Capacity kept when the buffer empties: enough for a request or a few frames, small enough
+    /// that ten thousand idle streams do not each pin a large allocation.
+    static let keptCapacity = 4 * 1024
+
     public init() {}
     public init(capacity: Int) { storage.reserveCapacity(capacity) }
 
@@ -26,7 +30,7 @@ public struct ByteBuffer {
     public mutating func consume(_ n: Int) {
         readIndex += min(n, count)
         if readIndex == storage.count {
-            storage.removeAll(keepingCapacity: storage.capacity <= 256 * 1024)
+            storage.removeAll(keepingCapacity: storage.capacity <= ByteBuffer.keptCapacity)
             readIndex = 0
         } else if readIndex >= 32 * 1024 && readIndex * 2 >= storage.count {
             storage.removeSubrange(0..<readIndex)
@@ -35,25 +39,13 @@ public struct ByteBuffer {
     }
 
     public mutating func removeAll() {
-        storage.removeAll(keepingCapacity: storage.capacity <= 256 * 1024)
+        storage.removeAll(keepingCapacity: storage.capacity <= ByteBuffer.keptCapacity)
         readIndex = 0
     }
 
     /// Unread bytes, valid only inside the closure.
     public func withUnreadBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[readIndex...])) }
-    }
-
-    /// Appends up to `maxBytes` by calling `fill` with free space; `fill` returns bytes written.
-    public mutating func writeWithUnsafeMutableBytes(maxBytes: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
-        let old = storage.count
-        var written = 0
-        storage.append(contentsOf: repeatElement(0, count: maxBytes))
-        storage.withUnsafeMutableBytes { whole in
-            written = max(0, fill(UnsafeMutableRawBufferPointer(rebasing: whole[old..<(old + maxBytes)])))
-        }
-        storage.removeLast(maxBytes - written)
-        return written
     }
 
     public var unreadBytes: ArraySlice<UInt8> { storage[readIndex...] }

@@ -32,6 +32,9 @@ public final class EventLoop {
     public private(set) var now: UInt64
     /// Called for `.drain` messages; the server installs it.
     public var onDrainRequest: (() -> Void)?
+    /// One receive buffer per loop: sockets read into it and copy out only what arrived, so no
+    /// per-connection read window is allocated or zero-filled.
+    public let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
     /// Number of live registrations; used by tests and the watchdog dump.
     public private(set) var registrationCount = 0
 
@@ -50,7 +53,10 @@ public final class EventLoop {
         _ = try register(fd: inbox.eventFD, interest: .readable, handler: reader)
     }
 
-    deinit { Syscall.close(epfd) }
+    deinit {
+        Syscall.close(epfd)
+        readScratch.deallocate()
+    }
 
     // MARK: Registrations
 

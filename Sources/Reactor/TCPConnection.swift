@@ -241,17 +241,18 @@ public final class TCPConnection: IOHandler {
         }
         var failure: SystemError?
         var gotEOF = false
-        let got = readBuffer.writeWithUnsafeMutableBytes(maxBytes: min(room, 64 * 1024)) { buf in
-            while true {
-                let n = recv(fd, buf.baseAddress, buf.count, 0)
-                if n > 0 { return n }
-                if n == 0 { gotEOF = true; return 0 }
-                let e = errno
-                if e == EINTR { continue }
-                if e != EAGAIN && e != EWOULDBLOCK { failure = SystemError("recv", code: e) }
-                return 0
-            }
+        let scratch = loop.readScratch
+        var got = 0
+        while true {
+            let n = recv(fd, scratch.baseAddress, min(room, scratch.count), 0)
+            if n > 0 { got = n; break }
+            if n == 0 { gotEOF = true; break }
+            let e = errno
+            if e == EINTR { continue }
+            if e != EAGAIN && e != EWOULDBLOCK { failure = SystemError("recv", code: e) }
+            break
         }
+        if got > 0 { readBuffer.append(UnsafeRawBufferPointer(rebasing: scratch[0..<got])) }
         if got > 0 { delegate?.connectionDidRead(self) }
         if isClosed { return }
         if let failure {
