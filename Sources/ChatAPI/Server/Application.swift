@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Reactor
+import Storage
 
 /// Start-up and shutdown of the whole process: configuration, listeners, N worker threads, and
 /// the signal loop on the main thread that turns SIGTERM/SIGINT into a drain of every worker.
@@ -24,7 +25,19 @@ public enum Application {
             return 2
         }
         let startNanos = monotonicNanos()
-        let shared = SharedState(config: config, version: version, startedAtNanos: startNanos)
+        _ = CurlGlobal.initialize()
+        let startup = Logger(format: config.logFormat, level: config.logLevel, worker: -1, loop: nil)
+
+        guard let keys = loadKeys(config) else { return 1 }
+        let database: Database
+        switch Database.open(config, logger: startup) {
+        case .failure(let message):
+            Environment.printError("chatrelay: \(message)")
+            return 1
+        case .success(let db): database = db
+        }
+        defer { database.stop(logger: startup) }
+        let shared = SharedState(config: config, version: version, conninfo: database.conninfo, keys: keys, startedAtNanos: startNanos)
 
         // Bind every worker's socket first: with PORT=0 the first one picks the port the rest share.
         var fds: [Int32] = []
@@ -46,7 +59,6 @@ public enum Application {
             Environment.printError("chatrelay: \(error)")
             return 1
         }
-        let startup = Logger(format: config.logFormat, level: config.logLevel, worker: -1, loop: nil)
         var handles: [LoopHandle] = []
         var threads: [pthread_t] = []
         let controlHandle = control.handle
@@ -92,5 +104,22 @@ public enum Application {
         for t in threads { ReactorThread.join(t) }
         startup.info("stopped")
         return 0
+    }
+
+    /// CHAT_API_KEYS, or the key kept in the data folder (generated and printed on first start).
+    static func loadKeys(_ config: Config) -> APIKeys? {
+        if !config.apiKeys.isEmpty { return APIKeys(keys: config.apiKeys) }
+        switch APIKeys.loadOrGenerate(dataDir: config.dataDir) {
+        case .failure(let e):
+            Environment.printError("chatrelay: cannot keep a generated API key in \(config.dataDir): \(e)")
+            return nil
+        case .success(let (key, generated)):
+            if generated {
+                Environment.printError("chatrelay: no CHAT_API_KEYS set; generated an API key (kept in \(config.dataDir)/api-key):\n\n    \(key)\n")
+            } else {
+                Environment.printError("chatrelay: no CHAT_API_KEYS set; using the key in \(config.dataDir)/api-key")
+            }
+            return APIKeys(keys: [key])
+        }
     }
 }

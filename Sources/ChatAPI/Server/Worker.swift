@@ -1,18 +1,24 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Reactor
 import HTTP
+import Reactor
+import Storage
 
 /// Facts every worker shares, fixed at start-up (Sendable: handed to each worker thread).
 public struct SharedState: Sendable {
     public let config: Config
     public let version: String
     public let startedAtNanos: UInt64
+    /// libpq conninfo or URL of the database every worker's pool connects to.
+    public let conninfo: String
+    public let keys: APIKeys
 
-    public init(config: Config, version: String, startedAtNanos: UInt64 = monotonicNanos()) {
+    public init(config: Config, version: String, conninfo: String, keys: APIKeys, startedAtNanos: UInt64 = monotonicNanos()) {
         self.config = config
         self.version = version
+        self.conninfo = conninfo
+        self.keys = keys
         self.startedAtNanos = startedAtNanos
     }
 }
@@ -26,6 +32,10 @@ public final class Worker {
     public let server: HTTPServer
     public let logger: Logger
     let router = Router()
+    let service: ChatService
+    let pool: PGPool
+    let multi: CurlMulti
+    private let cors: CORSPolicy
     private var drainTimer: TimerID?
 
     public init(index: Int, shared: SharedState, listeningFD: Int32) throws(SystemError) {
@@ -39,6 +49,16 @@ public final class Worker {
                                             idleTimeoutSeconds: c.idleTimeoutSeconds, maxConnections: c.maxConnections)
         server = HTTPServer(loop: loop, config: serverConfig, router: router)
         logger = Logger(format: c.logFormat, level: c.logLevel, worker: index, loop: loop)
+        cors = CORSPolicy(origins: c.corsOrigins)
+        pool = PGPool(loop: loop, configuration: PGConfiguration(conninfo: shared.conninfo), size: c.dbPool,
+                      maxQueue: max(64, c.dbPool * 256))
+        guard let m = CurlMulti(loop: loop) else { throw SystemError("curl_multi_init", code: 12) }
+        multi = m
+        service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, multi: m, logger: logger)
+        pool.onHealthChange = { [unowned logger] healthy in
+            if healthy { logger.info("database reachable") } else { logger.error("database unavailable") }
+        }
+        pool.start()
         installRoutes()
         installAccessLog()
         try server.start(listeningFD: listeningFD)
@@ -52,17 +72,38 @@ public final class Worker {
     }
 
     private func installRoutes() {
-        router.add(.get, "/api/v1/health") { [unowned self] _, _, r in self.health(r) }
+        let s = service
+        router.add(.get, "/api/v1/health") { [unowned self] _, _, r in
+            s.health(r, version: self.shared.version, startedAt: self.shared.startedAtNanos, worker: self.index)
+        }
+        router.add(.post, "/api/v1/chat") { req, _, r in s.chat(req, r) }
+        router.add(.get, "/api/v1/conversations") { req, _, r in s.listConversations(req, r) }
+        router.add(.get, "/api/v1/conversations/{id}") { req, p, r in s.getConversation(req, p["id"] ?? "", r) }
+        router.add(.delete, "/api/v1/conversations/{id}") { req, p, r in s.deleteConversation(req, p["id"] ?? "", r) }
+        router.add(.get, "/api/v1/models") { req, _, r in s.models(req, r) }
+        let cors = self.cors
+        router.preflight = { req, r in cors.isEnabled && cors.handlePreflight(req, r) }
     }
 
     private func installAccessLog() {
+        let cors = self.cors
         server.onRequestStart = { [unowned self] r in
+            let ctx = RequestContext(requestID: RequestContext.requestID(from: r.head.headers["X-Request-Id"]))
+            r.context = ctx
+            r.extraHeaders.add("X-Request-Id", ctx.requestID)
+            cors.addHeaders(for: r.head, to: &r.extraHeaders)
             r.onComplete = { [unowned self] r in
                 let ms = Double(monotonicNanos() - r.startedAt) / 1e6
-                self.logger.info("request", [
-                    ("method", .string(r.head.method.name)), ("path", .string(r.head.path)),
+                var fields: [(String, Logger.Value)] = [
+                    ("request_id", .string(ctx.requestID)), ("method", .string(r.head.method.name)), ("path", .string(r.head.path)),
                     ("status", .int(r.status)), ("bytes", .int(r.bytesSent)), ("duration_ms", .double((ms * 1000).rounded() / 1000)),
-                ])
+                ]
+                if let m = ctx.model { fields.append(("model", .string(m))) }
+                if let p = ctx.provider { fields.append(("provider", .string(p))) }
+                if let t = ctx.ttftMs { fields.append(("ttft_ms", .double((t * 1000).rounded() / 1000))) }
+                if let n = ctx.tokens { fields.append(("tokens", .int(n))) }
+                if let e = ctx.error { fields.append(("error", .string(e))) }
+                self.logger.info("request", fields)
             }
         }
         server.onParseFailure = { [unowned self] status, bytes in
@@ -70,26 +111,41 @@ public final class Worker {
         }
     }
 
-    func health(_ r: HTTPResponder) {
-        let uptime = Double(monotonicNanos() - shared.startedAtNanos) / 1e9
-        let body = #"{"status":"ok","version":"\#(shared.version)","uptime_s":\#(Int(uptime)),"worker":\#(index)}"#
-        r.respondJSON(status: 200, Array(body.utf8))
-    }
-
-    /// SIGTERM: stop accepting, let open responses finish for up to CHAT_DRAIN_S, then stop.
+    /// SIGTERM: stop accepting, let open responses finish for up to CHAT_DRAIN_S, then end the
+    /// streams still open with an error event, store them, and stop.
     func drain() {
-        logger.info("draining", [("connections", .int(server.connectionCount))])
-        server.drain { [unowned self] in self.finish() }
+        logger.info("draining", [("connections", .int(server.connectionCount)), ("streams", .int(service.activeTurns))])
+        server.drain { [unowned self] in self.waitForTurns() }
         drainTimer = loop.schedule(afterSeconds: shared.config.drainSeconds) { [unowned self] in
             self.drainTimer = nil
-            self.logger.warn("drain period over; closing remaining connections", [("connections", .int(self.server.connectionCount))])
-            self.server.closeAll()
-            self.finish()
+            self.logger.warn("drain period over; ending open streams", [("connections", .int(self.server.connectionCount)),
+                                                                          ("streams", .int(self.service.activeTurns))])
+            self.service.abortAll("the server is shutting down")
+            // A moment for the final writes to reach the database and the clients.
+            self.loop.schedule(afterMillis: 300) { [unowned self] in
+                self.server.closeAll()
+                self.finish()
+            }
+        }
+    }
+
+    /// Clients are gone, but answers whose client left may still be finishing upstream to be stored.
+    private func waitForTurns() {
+        if service.activeTurns == 0 {
+            finish()
+        } else {
+            loop.schedule(afterMillis: 50) { [unowned self] in self.waitForTurns() }
         }
     }
 
     private func finish() {
+        guard !finished else { return }
+        finished = true
         if let t = drainTimer { loop.cancel(t); drainTimer = nil }
+        multi.close()
+        pool.close()
         loop.stop()
     }
+
+    private var finished = false
 }

@@ -20,6 +20,8 @@ public final class HTTPResponder {
     public var onComplete: ((HTTPResponder) -> Void)?
     /// Headers every response of this request carries (request id, CORS), added by the application.
     public var extraHeaders = HTTPHeaders()
+    /// Whatever the application attaches to this request (its log context).
+    public var context: AnyObject?
     public let startedAt: UInt64
 
     weak var connection: HTTPServerConnection?

@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import COpenSSL
+import Reactor
+
+/// Client keys, held only as SHA-256 digests. A request's key is hashed and compared with each
+/// digest in constant time, so neither the keys nor timing reveal anything. The owner of a
+/// conversation is the hex digest of the key that created it.
+public struct APIKeys: Sendable {
+    private let digests: [[UInt8]]
+
+    public init(keys: [String]) {
+        digests = keys.map(APIKeys.sha256)
+    }
+
+    public var isEmpty: Bool { digests.isEmpty }
+
+    /// The owner id (hex SHA-256) when the `Authorization: Bearer` value is a known key.
+    public func owner(forAuthorization header: String?) -> String? {
+        guard let header, header.count > 7 else { return nil }
+        let scheme = header.prefix(7).lowercased()
+        guard scheme == "bearer " else { return nil }
+        let key = header.dropFirst(7).trimmingSpaces
+        guard !key.isEmpty else { return nil }
+        let d = APIKeys.sha256(key)
+        var match = false
+        for known in digests {
+            // Every digest is compared, match or not: the time taken does not depend on which key matched.
+            let eq = d.withUnsafeBytes { a in known.withUnsafeBytes { b in copenssl_memcmp(a.baseAddress, b.baseAddress, 32) } }
+            if eq == 0 { match = true }
+        }
+        return match ? APIKeys.hex(d) : nil
+    }
+
+    public static func sha256(_ s: String) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var str = s
+        str.withUTF8 { buf in out.withUnsafeMutableBufferPointer { copenssl_sha256(buf.baseAddress, buf.count, $0.baseAddress) } }
+        return out
+    }
+
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// With no CHAT_API_KEYS: the key kept in `<dataDir>/api-key`, generated (and announced) on first start.
+    public static func loadOrGenerate(dataDir: String) -> Result<(key: String, generated: Bool), SystemError> {
+        let path = dataDir + "/api-key"
+        if let existing = Environment.readFile(path)?.trimmingSpaces.split(separator: "\n").first, !existing.isEmpty {
+            return .success((String(existing), false))
+        }
+        if mkdir(dataDir, 0o711) != 0 && errno != EEXIST { return .failure(SystemError("mkdir(\(dataDir))")) }
+        let key = "cr_" + hex(SecureRandom.bytes(24))
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return .failure(SystemError("open(\(path))")) }
+        defer { close(fd) }
+        let line = key + "\n"
+        let n = line.withCString { write(fd, $0, strlen($0)) }
+        guard n == line.utf8.count else { return .failure(SystemError("write(\(path))")) }
+        return .success((key, true))
+    }
+}

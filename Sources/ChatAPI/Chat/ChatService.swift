@@ -1,0 +1,89 @@
+import HTTP
+import Providers
+import Reactor
+import Storage
+
+/// What one worker needs to run chat turns: the stores, the upstream drivers and settings.
+/// It keeps every turn in progress alive until it finishes.
+final class ChatService {
+    let loop: EventLoop
+    let config: Config
+    let providers: ProviderConfig
+    let keys: APIKeys
+    let pool: PGPool
+    let store: ChatStore
+    let multi: CurlMulti
+    let logger: Logger
+    let timeouts: UpstreamTimeouts
+    /// How long a streamed response waits for the provider's status before sending its own headers.
+    let headerHoldMillis: Int64 = 1_000
+    var pingSeconds: Double { config.ssePingSeconds }
+    private var turns: [ObjectIdentifier: ChatTurn] = [:]
+
+    init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, multi: CurlMulti, logger: Logger) {
+        self.loop = loop
+        self.config = config
+        self.keys = keys
+        self.pool = pool
+        self.multi = multi
+        self.logger = logger
+        store = ChatStore(pool: pool)
+        providers = ProviderConfig(
+            openAIKey: config.openAIKey, anthropicKey: config.anthropicKey, googleKey: config.googleKey,
+            openAIBaseURL: config.openAIBaseURL, anthropicBaseURL: config.anthropicBaseURL,
+            geminiBaseURL: config.geminiBaseURL, anthropicVersion: config.anthropicVersion,
+            defaultMaxTokens: config.maxTokens, defaultTemperature: config.temperature)
+        timeouts = UpstreamTimeouts(
+            connectMs: Int(config.upstreamConnectTimeoutSeconds * 1000),
+            firstTokenMs: Int(config.upstreamFirstTokenTimeoutSeconds * 1000),
+            idleMs: Int(config.upstreamIdleTimeoutSeconds * 1000))
+    }
+
+    var activeTurns: Int { turns.count }
+
+    /// Routes a model name and checks its provider is usable, before anything is stored.
+    func route(_ model: String) -> Result<RoutedModel, ProviderError> {
+        switch ModelRouter.route(model: model) {
+        case .failure(let e): return .failure(e)
+        case .success(let r):
+            if r.provider != .mock && !providers.isConfigured(r.provider) {
+                return .failure(ProviderError(.providerNotConfigured,
+                                              "provider '\(r.provider.rawValue)' is not configured: set its API key", param: "model"))
+            }
+            if r.provider == .mock {
+                // Reject unknown mock names now rather than after the turn is stored.
+                do { _ = try MockModel.plan(for: ChatRequest(model: r.model, messages: [])) } catch { return .failure(error) }
+            }
+            return .success(r)
+        }
+    }
+
+    func makeUpstream(_ request: ChatRequest, route: RoutedModel, delegate: UpstreamStreamDelegate) -> Result<UpstreamStream, ProviderError> {
+        var req = request
+        req.model = route.model
+        if route.provider == .mock {
+            do {
+                return .success(MockProviderStream(loop: loop, plan: try MockModel.plan(for: req), delegate: delegate))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch UpstreamRequests.build(req, route: route, config: providers) {
+        case .failure(let e): return .failure(e)
+        case .success(let upstreamRequest):
+            guard let decoder = UpstreamRequests.makeStreamDecoder(for: route.provider) else {
+                return .failure(ProviderError(.upstreamError, "no stream decoder for \(route.provider.rawValue)"))
+            }
+            return .success(CurlProviderStream(multi: multi, request: upstreamRequest, provider: route.provider,
+                                               decoder: decoder, timeouts: timeouts, delegate: delegate))
+        }
+    }
+
+    func track(_ turn: ChatTurn) { turns[ObjectIdentifier(turn)] = turn }
+    func turnFinished(_ turn: ChatTurn) { turns[ObjectIdentifier(turn)] = nil }
+
+    /// End of the drain period: every turn still running ends with an error event and is stored.
+    func abortAll(_ message: String) {
+        for t in Array(turns.values) { t.abort(message) }
+    }
+}

@@ -1,0 +1,131 @@
+import HTTP
+import JSONCore
+import Providers
+
+/// What a finished answer carries, for the closing frame and for storage.
+struct TurnOutcome {
+    var messageID: String?
+    var conversationID: String?
+    var model: String
+    var provider: String
+    var finish: FinishReason?
+    var usage: Usage?
+    var ttftMs: Int?
+    var latencyMs: Int
+}
+
+/// How one API surface frames an answer for its clients: ChatRelay's own SSE events
+/// (`/api/v1/chat`) or OpenAI's chunks (`/v1/chat/completions`). The turn logic is shared.
+protocol ClientWire {
+    /// False: the answer is collected and sent as one JSON response at the end.
+    var isStreaming: Bool { get }
+    func streamHeaders() -> HTTPHeaders
+    mutating func start(_ outcome: TurnOutcome, into out: inout [UInt8])
+    mutating func token(_ text: String, into out: inout [UInt8])
+    mutating func finish(_ outcome: TurnOutcome, into out: inout [UInt8])
+    mutating func streamError(_ error: ProviderError, into out: inout [UInt8])
+    /// An error before any response bytes: status, headers and body in this surface's error shape.
+    func errorResponse(_ error: ProviderError) -> (status: Int, headers: HTTPHeaders, body: [UInt8])
+    /// The single response of a non-streamed answer.
+    func completeResponse(_ outcome: TurnOutcome, text: String) -> [UInt8]
+}
+
+extension ClientWire {
+    static func sseHeaders() -> HTTPHeaders {
+        var h = HTTPHeaders()
+        h.add("Content-Type", "text/event-stream")
+        h.add("Cache-Control", "no-cache")
+        // nginx and similar proxies buffer responses unless told not to.
+        h.add("X-Accel-Buffering", "no")
+        return h
+    }
+
+    static func retryHeaders(_ error: ProviderError) -> HTTPHeaders {
+        var h = HTTPHeaders()
+        h.add("Content-Type", "application/json")
+        if let r = error.retryAfter {
+            h.add("Retry-After", String(max(1, Int(r.rounded(.up)))))
+        } else if error.httpStatus == 503 || error.httpStatus == 429 {
+            h.add("Retry-After", "1")
+        }
+        return h
+    }
+}
+
+/// ChatRelay's own events (api.md): `start`, `token`, `done`, `error`, each with an increasing `id:`.
+struct NativeWire: ClientWire {
+    private var nextID = 1
+    let isStreaming = true
+
+    func streamHeaders() -> HTTPHeaders { Self.sseHeaders() }
+
+    private mutating func frameHead(_ event: String, into out: inout [UInt8]) {
+        out.append(contentsOf: "id: ".utf8)
+        JSON.appendInt(Int64(nextID), to: &out)
+        nextID += 1
+        out.append(contentsOf: "\nevent: ".utf8)
+        out.append(contentsOf: event.utf8)
+        out.append(contentsOf: "\ndata: ".utf8)
+    }
+
+    mutating func start(_ o: TurnOutcome, into out: inout [UInt8]) {
+        frameHead("start", into: &out)
+        var w = JSONWriter(appendingTo: out)
+        w.beginObject()
+        if let c = o.conversationID { w.field("conversation_id", c) }
+        if let m = o.messageID { w.field("message_id", m) }
+        w.field("model", o.model)
+        w.field("provider", o.provider)
+        w.endObject()
+        out = w.bytes
+        out.append(contentsOf: "\n\n".utf8)
+    }
+
+    mutating func token(_ text: String, into out: inout [UInt8]) {
+        // JSON escaping turns every newline into \n, so the data stays on one line.
+        frameHead("token", into: &out)
+        out.append(contentsOf: #"{"text":"#.utf8)
+        JSON.appendString(text, to: &out)
+        out.append(contentsOf: "}\n\n".utf8)
+    }
+
+    mutating func finish(_ o: TurnOutcome, into out: inout [UInt8]) {
+        frameHead("done", into: &out)
+        var w = JSONWriter(appendingTo: out)
+        w.beginObject()
+        if let m = o.messageID { w.field("message_id", m) }
+        if let c = o.conversationID { w.field("conversation_id", c) }
+        w.key("finish_reason")
+        if let f = o.finish { w.string(f.value) } else { w.null() }
+        w.key("usage")
+        if let u = o.usage {
+            w.beginObject()
+            w.field("prompt_tokens", u.promptTokens)
+            w.field("completion_tokens", u.completionTokens)
+            w.field("total_tokens", u.totalTokens)
+            w.endObject()
+        } else {
+            w.null()
+        }
+        w.key("ttft_ms")
+        if let t = o.ttftMs { w.int(t) } else { w.null() }
+        w.field("latency_ms", o.latencyMs)
+        w.endObject()
+        out = w.bytes
+        out.append(contentsOf: "\n\n".utf8)
+    }
+
+    mutating func streamError(_ e: ProviderError, into out: inout [UInt8]) {
+        frameHead("error", into: &out)
+        e.writeStreamErrorData(to: &out)
+        out.append(contentsOf: "\n\n".utf8)
+    }
+
+    func errorResponse(_ e: ProviderError) -> (status: Int, headers: HTTPHeaders, body: [UInt8]) {
+        var body: [UInt8] = []
+        e.writeResponseBody(to: &body)
+        return (e.httpStatus, Self.retryHeaders(e), body)
+    }
+
+    func completeResponse(_ outcome: TurnOutcome, text: String) -> [UInt8] { [] }
+}

@@ -1,0 +1,128 @@
+import HTTP
+import JSONCore
+import Storage
+
+/// GET/DELETE of stored conversations, always scoped to the caller's key.
+extension ChatService {
+    func listConversations(_ req: HTTPRequest, _ r: HTTPResponder) {
+        guard let owner = authorize(req, r) else { return }
+        var limit = 20
+        var cursor: String?
+        for item in (req.head.query ?? "").split(separator: "&") {
+            let kv = item.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2 else { continue }
+            if kv[0] == "limit" {
+                guard let n = Int(kv[1]), (1...100).contains(n) else {
+                    return r.respond(ClientError.invalid("limit must be an integer from 1 to 100", param: "limit"))
+                }
+                limit = n
+            } else if kv[0] == "cursor" {
+                cursor = String(kv[1])
+            }
+        }
+        store.listConversations(owner: owner, limit: limit, cursor: cursor) { [self] result in
+            switch result {
+            case .failure(.invalidCursor):
+                r.respond(ClientError.invalid("cursor is not one this server issued", param: "cursor"))
+            case .failure(let e):
+                storeFailed(e, r)
+            case .success(let page):
+                var w = JSONWriter()
+                w.beginObject()
+                w.key("conversations")
+                w.beginArray()
+                for c in page.items {
+                    w.beginObject()
+                    w.field("id", c.id)
+                    w.key("title"); if let t = c.title { w.string(t) } else { w.null() }
+                    w.key("model"); if let m = c.model { w.string(m) } else { w.null() }
+                    w.field("created_at", c.createdAt)
+                    w.field("updated_at", c.updatedAt)
+                    w.field("message_count", c.messageCount)
+                    w.endObject()
+                }
+                w.endArray()
+                w.key("next_cursor"); if let n = page.nextCursor { w.string(n) } else { w.null() }
+                w.endObject()
+                r.respondJSON(status: 200, w.bytes)
+            }
+        }
+    }
+
+    func getConversation(_ req: HTTPRequest, _ id: String, _ r: HTTPResponder) {
+        guard let owner = authorize(req, r) else { return }
+        guard isValidUUID(id) else { return notFound(r) }
+        store.getConversation(owner: owner, id: id) { [self] result in
+            switch result {
+            case .failure(let e): storeFailed(e, r)
+            case .success(nil): notFound(r)
+            case .success(let d?):
+                var w = JSONWriter()
+                w.beginObject()
+                w.field("id", d.conversation.id)
+                w.key("title"); if let t = d.conversation.title { w.string(t) } else { w.null() }
+                w.key("system"); if let s = d.conversation.systemPrompt { w.string(s) } else { w.null() }
+                w.key("model"); if let m = d.conversation.model { w.string(m) } else { w.null() }
+                w.field("created_at", d.conversation.createdAt)
+                w.field("updated_at", d.conversation.updatedAt)
+                w.key("messages")
+                w.beginArray()
+                for m in d.messages {
+                    w.beginObject()
+                    w.field("id", m.id)
+                    w.field("role", m.role.rawValue)
+                    w.field("content", m.content)
+                    w.key("model"); if let v = m.model { w.string(v) } else { w.null() }
+                    w.key("provider"); if let v = m.provider { w.string(v) } else { w.null() }
+                    w.field("status", m.status.rawValue)
+                    w.key("finish_reason"); if let v = m.finishReason { w.string(v) } else { w.null() }
+                    w.key("usage")
+                    if let u = m.usage {
+                        w.beginObject()
+                        w.key("prompt_tokens"); if let v = u.promptTokens { w.int(v) } else { w.null() }
+                        w.key("completion_tokens"); if let v = u.completionTokens { w.int(v) } else { w.null() }
+                        w.key("total_tokens"); if let v = u.totalTokens { w.int(v) } else { w.null() }
+                        w.endObject()
+                    } else {
+                        w.null()
+                    }
+                    w.key("ttft_ms"); if let v = m.ttftMs { w.int(v) } else { w.null() }
+                    w.key("latency_ms"); if let v = m.latencyMs { w.int(v) } else { w.null() }
+                    w.key("error"); if let v = m.error { w.string(v) } else { w.null() }
+                    w.field("created_at", m.createdAt)
+                    w.endObject()
+                }
+                w.endArray()
+                w.endObject()
+                r.respondJSON(status: 200, w.bytes)
+            }
+        }
+    }
+
+    func deleteConversation(_ req: HTTPRequest, _ id: String, _ r: HTTPResponder) {
+        guard let owner = authorize(req, r) else { return }
+        guard isValidUUID(id) else { return notFound(r) }
+        store.deleteConversation(owner: owner, id: id) { [self] result in
+            switch result {
+            case .failure(let e): storeFailed(e, r)
+            case .success(false): notFound(r)
+            case .success(true): r.respond(status: 204)
+            }
+        }
+    }
+
+    private func notFound(_ r: HTTPResponder) {
+        r.respondError(status: 404, type: "not_found", message: "conversation not found")
+    }
+
+    func storeFailed(_ e: StoreError, _ r: HTTPResponder) {
+        logger.error("database query failed", [("error", .string(e.description))])
+        if case .database(.overloaded) = e {
+            var h = HTTPHeaders()
+            h.add("Retry-After", "1")
+            r.respondError(status: 503, type: "overloaded", message: "too many queries waiting for the database", headers: h)
+        } else {
+            databaseUnavailable(r)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import HTTP
+import JSONCore
+import Providers
+
+/// A client error before any work: `invalid_request` naming the field at fault.
+struct ClientError: Error {
+    let status: Int
+    let type: String
+    let message: String
+    let param: String?
+
+    static func invalid(_ message: String, param: String?) -> ClientError {
+        ClientError(status: 400, type: "invalid_request", message: message, param: param)
+    }
+}
+
+extension HTTPResponder {
+    func respond(_ e: ClientError) {
+        respondError(status: e.status, type: e.type, message: e.message, param: e.param)
+    }
+
+    func respond(_ e: ProviderError) {
+        var body: [UInt8] = []
+        e.writeResponseBody(to: &body)
+        var h = HTTPHeaders()
+        if let r = e.retryAfter { h.add("Retry-After", String(max(1, Int(r.rounded(.up))))) }
+        respondJSON(status: e.httpStatus, body, headers: h)
+    }
+}
+
+extension ChatService {
+    /// The owner of the request's bearer key, or a 401 already sent.
+    func authorize(_ req: HTTPRequest, _ r: HTTPResponder) -> String? {
+        guard let owner = keys.owner(forAuthorization: req.head.headers["Authorization"]) else {
+            var h = HTTPHeaders()
+            h.add("WWW-Authenticate", "Bearer")
+            let msg = req.head.headers["Authorization"] == nil ? "missing Authorization: Bearer <key>" : "invalid API key"
+            r.respondError(status: 401, type: "unauthorized", message: msg, headers: h)
+            return nil
+        }
+        (r.context as? RequestContext)?.owner = owner
+        return owner
+    }
+
+    /// The request body as a JSON object, or a clear 400/415 already sent.
+    func jsonBody(_ req: HTTPRequest, _ r: HTTPResponder) -> JSONValue? {
+        if let ct = req.head.headers["Content-Type"]?.lowercased(), !ct.hasPrefix("application/json") {
+            r.respondError(status: 415, type: "unsupported_media_type", message: "Content-Type must be application/json, not \(ct)")
+            return nil
+        }
+        guard !req.body.isEmpty else {
+            r.respond(ClientError.invalid("request body must be a JSON object", param: nil))
+            return nil
+        }
+        do {
+            let v = try JSONParser.parse(req.body)
+            guard v.object != nil else {
+                r.respond(ClientError.invalid("request body must be a JSON object", param: nil))
+                return nil
+            }
+            return v
+        } catch {
+            r.respond(ClientError.invalid("request body is not valid JSON: \(error)", param: nil))
+            return nil
+        }
+    }
+
+    /// The database is down: refuse new turns rather than answer and forget.
+    func databaseUnavailable(_ r: HTTPResponder) {
+        var h = HTTPHeaders()
+        h.add("Retry-After", "2")
+        r.respondError(status: 503, type: "overloaded", message: "the database is unavailable; try again shortly", headers: h)
+    }
+}
+
+/// Typed field reads that name the field when it has the wrong type.
+struct Fields {
+    let object: JSONValue
+
+    func string(_ name: String, required: Bool = false, maxBytes: Int = 1 << 20) throws(ClientError) -> String? {
+        guard let v = object[name], !v.isNull else {
+            if required { throw .invalid("\(name) is required", param: name) }
+            return nil
+        }
+        guard let s = v.string else { throw .invalid("\(name) must be a string", param: name) }
+        guard s.utf8.count <= maxBytes else { throw .invalid("\(name) is longer than \(maxBytes) bytes", param: name) }
+        return s
+    }
+
+    func double(_ name: String, _ range: ClosedRange<Double>) throws(ClientError) -> Double? {
+        guard let v = object[name], !v.isNull else { return nil }
+        guard let d = v.double, range.contains(d) else {
+            throw .invalid("\(name) must be a number from \(range.lowerBound) to \(range.upperBound)", param: name)
+        }
+        return d
+    }
+
+    func int(_ name: String, _ range: ClosedRange<Int>) throws(ClientError) -> Int? {
+        guard let v = object[name], !v.isNull else { return nil }
+        guard let i = v.int, range.contains(Int(i)) else {
+            throw .invalid("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)", param: name)
+        }
+        return Int(i)
+    }
+
+    func bool(_ name: String) throws(ClientError) -> Bool? {
+        guard let v = object[name], !v.isNull else { return nil }
+        guard let b = v.bool else { throw .invalid("\(name) must be true or false", param: name) }
+        return b
+    }
+}
