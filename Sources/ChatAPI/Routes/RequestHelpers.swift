@@ -3,6 +3,12 @@ import JSONCore
 import Providers
 
 /// A client error before any work: `invalid_request` naming the field at fault.
+/// Which error body a surface speaks: api.md's or OpenAI's.
+enum ErrorShape {
+    case native
+    case openAI
+}
+
 struct ClientError: Error {
     let status: Int
     let type: String
@@ -15,8 +21,14 @@ struct ClientError: Error {
 }
 
 extension HTTPResponder {
-    func respond(_ e: ClientError) {
-        respondError(status: e.status, type: e.type, message: e.message, param: e.param)
+    func respond(_ e: ClientError, shape: ErrorShape = .native, headers: HTTPHeaders = HTTPHeaders()) {
+        switch shape {
+        case .native:
+            respondError(status: e.status, type: e.type, message: e.message, param: e.param, headers: headers)
+        case .openAI:
+            respondJSON(status: e.status, OpenAIWire.errorBody(e.message, type: OpenAIWire.errorType(e.status), param: e.param, code: e.type),
+                        headers: headers)
+        }
     }
 
     func respond(_ e: ProviderError) {
@@ -30,12 +42,12 @@ extension HTTPResponder {
 
 extension ChatService {
     /// The owner of the request's bearer key, or a 401 already sent.
-    func authorize(_ req: HTTPRequest, _ r: HTTPResponder) -> String? {
+    func authorize(_ req: HTTPRequest, _ r: HTTPResponder, shape: ErrorShape = .native) -> String? {
         guard let owner = keys.owner(forAuthorization: req.head.headers["Authorization"]) else {
             var h = HTTPHeaders()
             h.add("WWW-Authenticate", "Bearer")
             let msg = req.head.headers["Authorization"] == nil ? "missing Authorization: Bearer <key>" : "invalid API key"
-            r.respondError(status: 401, type: "unauthorized", message: msg, headers: h)
+            r.respond(ClientError(status: 401, type: "unauthorized", message: msg, param: nil), shape: shape, headers: h)
             return nil
         }
         (r.context as? RequestContext)?.owner = owner
@@ -43,33 +55,35 @@ extension ChatService {
     }
 
     /// The request body as a JSON object, or a clear 400/415 already sent.
-    func jsonBody(_ req: HTTPRequest, _ r: HTTPResponder) -> JSONValue? {
+    func jsonBody(_ req: HTTPRequest, _ r: HTTPResponder, shape: ErrorShape = .native) -> JSONValue? {
         if let ct = req.head.headers["Content-Type"]?.lowercased(), !ct.hasPrefix("application/json") {
-            r.respondError(status: 415, type: "unsupported_media_type", message: "Content-Type must be application/json, not \(ct)")
+            r.respond(ClientError(status: 415, type: "unsupported_media_type", message: "Content-Type must be application/json, not \(ct)", param: nil),
+                      shape: shape)
             return nil
         }
         guard !req.body.isEmpty else {
-            r.respond(ClientError.invalid("request body must be a JSON object", param: nil))
+            r.respond(ClientError.invalid("request body must be a JSON object", param: nil), shape: shape)
             return nil
         }
         do {
             let v = try JSONParser.parse(req.body)
             guard v.object != nil else {
-                r.respond(ClientError.invalid("request body must be a JSON object", param: nil))
+                r.respond(ClientError.invalid("request body must be a JSON object", param: nil), shape: shape)
                 return nil
             }
             return v
         } catch {
-            r.respond(ClientError.invalid("request body is not valid JSON: \(error)", param: nil))
+            r.respond(ClientError.invalid("request body is not valid JSON: \(error)", param: nil), shape: shape)
             return nil
         }
     }
 
     /// The database is down: refuse new turns rather than answer and forget.
-    func databaseUnavailable(_ r: HTTPResponder) {
+    func databaseUnavailable(_ r: HTTPResponder, shape: ErrorShape = .native) {
         var h = HTTPHeaders()
         h.add("Retry-After", "2")
-        r.respondError(status: 503, type: "overloaded", message: "the database is unavailable; try again shortly", headers: h)
+        r.respond(ClientError(status: 503, type: "overloaded", message: "the database is unavailable; try again shortly", param: nil),
+                  shape: shape, headers: h)
     }
 }
 

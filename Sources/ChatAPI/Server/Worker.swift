@@ -81,6 +81,8 @@ public final class Worker {
         router.add(.get, "/api/v1/conversations/{id}") { req, p, r in s.getConversation(req, p["id"] ?? "", r) }
         router.add(.delete, "/api/v1/conversations/{id}") { req, p, r in s.deleteConversation(req, p["id"] ?? "", r) }
         router.add(.get, "/api/v1/models") { req, _, r in s.models(req, r) }
+        router.add(.post, "/v1/chat/completions") { req, _, r in s.openAIChat(req, r) }
+        router.add(.get, "/v1/models") { req, _, r in s.openAIModels(req, r) }
         let cors = self.cors
         router.preflight = { req, r in cors.isEnabled && cors.handlePreflight(req, r) }
     }

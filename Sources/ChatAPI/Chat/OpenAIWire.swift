@@ -1,0 +1,134 @@
+import HTTP
+import JSONCore
+import Providers
+import Reactor
+
+/// OpenAI's Chat Completions framing (wire-formats §2): `chat.completion.chunk` objects with one
+/// id and `created` per answer, a role chunk first, content deltas, a finish chunk, the usage
+/// chunk (`choices: []`) only when asked for, then `data: [DONE]`. A failure mid-stream is a
+/// `data: {"error": …}` event and the stream ends with no `[DONE]` after it.
+struct OpenAIWire: ClientWire {
+    let isStreaming: Bool
+    let includeUsage: Bool
+    let id: String
+    let created: Int64
+    let model: String
+
+    init(stream: Bool, includeUsage: Bool, model: String, created: Int64) {
+        isStreaming = stream
+        self.includeUsage = includeUsage
+        self.model = model
+        self.created = created
+        id = "chatcmpl-" + APIKeys.hex(SecureRandom.bytes(12))
+    }
+
+    func streamHeaders() -> HTTPHeaders { Self.sseHeaders() }
+
+    private func chunkPrefix(into out: inout [UInt8]) {
+        out.append(contentsOf: #"data: {"id":""#.utf8)
+        out.append(contentsOf: id.utf8)
+        out.append(contentsOf: #"","object":"chat.completion.chunk","created":"#.utf8)
+        JSON.appendInt(created, to: &out)
+        out.append(contentsOf: #","model":"#.utf8)
+        JSON.appendString(model, to: &out)
+        out.append(contentsOf: #","system_fingerprint":null,"choices":"#.utf8)
+    }
+
+    private func chunkSuffix(into out: inout [UInt8]) {
+        if includeUsage { out.append(contentsOf: #","usage":null"#.utf8) }
+        out.append(contentsOf: "}\n\n".utf8)
+    }
+
+    mutating func start(_ o: TurnOutcome, into out: inout [UInt8]) {
+        chunkPrefix(into: &out)
+        out.append(contentsOf: #"[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]"#.utf8)
+        chunkSuffix(into: &out)
+    }
+
+    mutating func token(_ text: String, into out: inout [UInt8]) {
+        chunkPrefix(into: &out)
+        out.append(contentsOf: #"[{"index":0,"delta":{"content":"#.utf8)
+        JSON.appendString(text, to: &out)
+        out.append(contentsOf: #"},"logprobs":null,"finish_reason":null}]"#.utf8)
+        chunkSuffix(into: &out)
+    }
+
+    mutating func finish(_ o: TurnOutcome, into out: inout [UInt8]) {
+        chunkPrefix(into: &out)
+        out.append(contentsOf: #"[{"index":0,"delta":{},"logprobs":null,"finish_reason":"#.utf8)
+        JSON.appendString(o.finish?.value ?? "stop", to: &out)
+        out.append(contentsOf: "}]".utf8)
+        chunkSuffix(into: &out)
+        if includeUsage {
+            chunkPrefix(into: &out)
+            out.append(contentsOf: "[],".utf8)
+            appendUsage(o.usage, into: &out)
+            out.append(contentsOf: "}\n\n".utf8)
+        }
+        out.append(contentsOf: "data: [DONE]\n\n".utf8)
+    }
+
+    private func appendUsage(_ u: Usage?, into out: inout [UInt8]) {
+        let u = u ?? Usage(promptTokens: 0, completionTokens: 0, totalTokens: 0)
+        out.append(contentsOf: #""usage":{"prompt_tokens":"#.utf8)
+        JSON.appendInt(Int64(u.promptTokens), to: &out)
+        out.append(contentsOf: #","completion_tokens":"#.utf8)
+        JSON.appendInt(Int64(u.completionTokens), to: &out)
+        out.append(contentsOf: #","total_tokens":"#.utf8)
+        JSON.appendInt(Int64(u.totalTokens), to: &out)
+        out.append(contentsOf: "}".utf8)
+    }
+
+    mutating func streamError(_ e: ProviderError, into out: inout [UInt8]) {
+        out.append(contentsOf: "data: ".utf8)
+        out.append(contentsOf: OpenAIWire.errorBody(e.message, type: OpenAIWire.errorType(e.httpStatus), param: e.param, code: e.apiType))
+        out.append(contentsOf: "\n\n".utf8)
+    }
+
+    func errorResponse(_ e: ProviderError) -> (status: Int, headers: HTTPHeaders, body: [UInt8]) {
+        (e.httpStatus, Self.retryHeaders(e), OpenAIWire.errorBody(e.message, type: OpenAIWire.errorType(e.httpStatus), param: e.param, code: e.apiType))
+    }
+
+    func completeResponse(_ o: TurnOutcome, text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.append(contentsOf: #"{"id":""#.utf8)
+        out.append(contentsOf: id.utf8)
+        out.append(contentsOf: #"","object":"chat.completion","created":"#.utf8)
+        JSON.appendInt(created, to: &out)
+        out.append(contentsOf: #","model":"#.utf8)
+        JSON.appendString(model, to: &out)
+        out.append(contentsOf: #","choices":[{"index":0,"message":{"role":"assistant","content":"#.utf8)
+        JSON.appendString(text, to: &out)
+        out.append(contentsOf: #","refusal":null},"logprobs":null,"finish_reason":"#.utf8)
+        JSON.appendString(o.finish?.value ?? "stop", to: &out)
+        out.append(contentsOf: "}],".utf8)
+        appendUsage(o.usage, into: &out)
+        out.append(contentsOf: #","system_fingerprint":null}"#.utf8)
+        return out
+    }
+
+    /// OpenAI's error object; its SDKs pick the exception class from the HTTP status.
+    static func errorBody(_ message: String, type: String, param: String?, code: String?) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("error")
+        w.beginObject()
+        w.field("message", message)
+        w.field("type", type)
+        w.key("param"); if let param { w.string(param) } else { w.null() }
+        w.key("code"); if let code { w.string(code) } else { w.null() }
+        w.endObject()
+        w.endObject()
+        return w.bytes
+    }
+
+    static func errorType(_ status: Int) -> String {
+        switch status {
+        case 400, 404, 413, 415: return "invalid_request_error"
+        case 401: return "authentication_error"
+        case 429: return "rate_limit_error"
+        case 503: return "service_unavailable_error"
+        default: return "api_error"
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import HTTP
+import JSONCore
+import Providers
+import Reactor
+import Storage
+
+/// The OpenAI-compatible surface: POST /v1/chat/completions and GET /v1/models, so OpenAI SDKs
+/// work unchanged with any provider's model behind ChatRelay. Stateless unless the request
+/// carries `X-Conversation-Id` (an id, or `new`), in which case the turn is stored.
+extension ChatService {
+    struct OpenAIChatBody {
+        var request: ChatRequest
+        var stream: Bool
+        var includeUsage: Bool
+        var lastUserText: String
+
+        init(_ body: JSONValue, defaultModel: String, defaultMaxTokens: Int) throws(ClientError) {
+            let f = Fields(object: body)
+            let model = try f.string("model", maxBytes: 128) ?? defaultModel
+            guard let raw = body["messages"], !raw.isNull else { throw .invalid("messages is required", param: "messages") }
+            guard let items = raw.array, !items.isEmpty else { throw .invalid("messages must be a non-empty array", param: "messages") }
+            var messages: [ChatMessage] = []
+            var lastUser: String?
+            for (i, m) in items.enumerated() {
+                let param = "messages[\(i)]"
+                guard m.object != nil else { throw .invalid("\(param) must be an object", param: param) }
+                guard let roleName = m["role"]?.string else { throw .invalid("\(param).role is required", param: "\(param).role") }
+                let role: ChatRole
+                switch roleName {
+                case "system", "developer": role = .system
+                case "user": role = .user
+                case "assistant": role = .assistant
+                default:
+                    throw .invalid("\(param).role '\(roleName)' is not supported here (use system, developer, user or assistant)", param: "\(param).role")
+                }
+                let text = try OpenAIChatBody.text(m["content"], param: "\(param).content", optional: role == .assistant)
+                if role == .user { lastUser = text }
+                messages.append(ChatMessage(role: role, content: text))
+            }
+            guard let lastUser else { throw .invalid("messages must contain a user message", param: "messages") }
+            lastUserText = lastUser
+            for unsupported in ["tools", "functions", "tool_choice", "response_format", "logprobs", "audio"] where body[unsupported] != nil && body[unsupported]?.isNull == false {
+                throw .invalid("\(unsupported) is not supported by this gateway", param: unsupported)
+            }
+            if let n = try f.int("n", 1...128), n != 1 { throw .invalid("only n=1 is supported", param: "n") }
+            stream = try f.bool("stream") ?? false
+            includeUsage = false
+            if let so = body["stream_options"], !so.isNull {
+                guard stream else { throw .invalid("stream_options is only allowed when stream is true", param: "stream_options") }
+                guard so.object != nil else { throw .invalid("stream_options must be an object", param: "stream_options") }
+                includeUsage = try Fields(object: so).bool("include_usage") ?? false
+            }
+            let legacyMax = try f.int("max_tokens", 1...1_000_000)
+            let maxTokens = try f.int("max_completion_tokens", 1...1_000_000) ?? legacyMax
+            let temperature = try f.double("temperature", 0...2)
+            let topP = try f.double("top_p", 0...1)
+            var stop: [String]?
+            if let s = body["stop"], !s.isNull {
+                if let one = s.string {
+                    stop = [one]
+                } else if let many = s.array, many.count <= 4, many.allSatisfy({ $0.string != nil }) {
+                    stop = many.compactMap(\.string)
+                } else {
+                    throw .invalid("stop must be a string or an array of up to 4 strings", param: "stop")
+                }
+            }
+            _ = try f.string("user", maxBytes: 256)
+            request = ChatRequest(model: model, messages: messages, maxTokens: maxTokens ?? defaultMaxTokens,
+                                  temperature: temperature, topP: topP, stop: stop)
+        }
+
+        /// A message's content: a string, or an array of text parts.
+        static func text(_ v: JSONValue?, param: String, optional: Bool) throws(ClientError) -> String {
+            guard let v, !v.isNull else {
+                if optional { return "" }
+                throw .invalid("\(param) is required", param: param)
+            }
+            if let s = v.string { return s }
+            guard let parts = v.array else { throw .invalid("\(param) must be a string or an array of text parts", param: param) }
+            var out = ""
+            for (i, p) in parts.enumerated() {
+                guard p["type"]?.string == "text", let t = p["text"]?.string else {
+                    throw .invalid("\(param)[\(i)] must be a text part; other content types are not supported", param: "\(param)[\(i)]")
+                }
+                out += t
+            }
+            return out
+        }
+    }
+
+    func openAIChat(_ req: HTTPRequest, _ r: HTTPResponder) {
+        guard let owner = authorize(req, r, shape: .openAI), let json = jsonBody(req, r, shape: .openAI) else { return }
+        let body: OpenAIChatBody
+        do { body = try OpenAIChatBody(json, defaultModel: config.effectiveDefaultModel, defaultMaxTokens: config.maxTokens) } catch {
+            return r.respond(error, shape: .openAI)
+        }
+        let route: RoutedModel
+        switch self.route(body.request.model) {
+        case .failure(let e):
+            let (status, headers, payload) = OpenAIWire(stream: false, includeUsage: false, model: body.request.model, created: 0).errorResponse(e)
+            return r.respond(status: status, headers: headers, body: payload)
+        case .success(let rt): route = rt
+        }
+        let wire = OpenAIWire(stream: body.stream, includeUsage: body.includeUsage, model: body.request.model,
+                              created: wallClockMillis() / 1000)
+        guard let conversation = req.head.headers["X-Conversation-Id"]?.trimmingSpaces, !conversation.isEmpty else {
+            let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, storage: nil, cancelOnDisconnect: true)
+            track(turn)
+            turn.start(body.request)
+            return
+        }
+        let existing: String? = conversation.lowercased() == "new" ? nil : conversation
+        if let existing, !isValidUUID(existing) {
+            return r.respond(ClientError.invalid("X-Conversation-Id must be a conversation id or 'new'", param: "X-Conversation-Id"), shape: .openAI)
+        }
+        guard pool.isHealthy else { return databaseUnavailable(r, shape: .openAI) }
+        let system = body.request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
+        store.beginTurn(owner: owner, conversationID: existing, system: system.isEmpty ? nil : system, userText: body.lastUserText,
+                        model: route.model, provider: route.provider.rawValue) { [self] result in
+            switch result {
+            case .failure(.notFound):
+                r.respond(ClientError(status: 404, type: "not_found", message: "conversation not found", param: "X-Conversation-Id"), shape: .openAI)
+            case .failure(let e):
+                logger.error("could not store the turn", [("error", .string(e.description))])
+                databaseUnavailable(r, shape: .openAI)
+            case .success(let start):
+                r.extraHeaders.add("X-Conversation-Id", start.conversation.id)
+                let turn = ChatTurn(service: self, responder: r, wire: wire, route: route,
+                                    storage: TurnStorage(store: store, owner: owner, start: start),
+                                    cancelOnDisconnect: config.onDisconnect == .cancel)
+                track(turn)
+                turn.start(body.request)
+            }
+        }
+    }
+
+    func openAIModels(_ req: HTTPRequest, _ r: HTTPResponder) {
+        guard authorize(req, r, shape: .openAI) != nil else { return }
+        let created = wallClockMillis() / 1000
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("object", "list")
+        w.key("data")
+        w.beginArray()
+        for m in configuredModels {
+            w.beginObject()
+            w.field("id", m.id)
+            w.field("object", "model")
+            w.field("created", Int(created))
+            w.field("owned_by", m.provider.rawValue)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        r.respondJSON(status: 200, w.bytes)
+    }
+}
