@@ -16,7 +16,7 @@ set +e
 swift test --skip-build >"$log" 2>&1
 swift_status=$?
 set -e
-grep -E '✘|error:|Fatal|Crash' "$log" | head -n 60 || true
+grep -E '✘|Fatal error|Crash' "$log" | head -n 60 || true
 if [[ $swift_status -ne 0 ]]; then tail -n 60 "$log"; exit "$swift_status"; fi
 grep -E 'Test run with' "$log" | tail -n 1
 
