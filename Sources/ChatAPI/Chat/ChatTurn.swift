@@ -160,7 +160,9 @@ final class ChatTurn: UpstreamStreamDelegate {
             upstream = nil
             complete(status: .cancelled, error: nil)
         }
-        // Otherwise the answer goes on upstream and is stored complete when it ends.
+        // Otherwise the answer goes on upstream and is stored complete when it ends; a transfer
+        // paused for this client's backpressure must not stay paused now nobody reads.
+        upstream?.resume()
     }
 
     /// The server is shutting down: end the stream with an error event and store what arrived.
