@@ -37,6 +37,7 @@ let package = Package(
             name: "LoadGen",
             dependencies: ["Reactor", "HTTP", "JSONCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "bench/LoadGen"),
+        .executableTarget(name: "StoreBench", dependencies: ["Storage", "Reactor"], path: "bench/StoreBench"),
         .executableTarget(name: "DecodeBench", dependencies: ["Providers", "JSONCore"], path: "bench/DecodeBench"),
 
         .testTarget(name: "JSONCoreTests", dependencies: ["JSONCore"]),

@@ -73,7 +73,9 @@ final class HTTPServerConnection: TCPConnectionDelegate {
                 if readEnded { close() }
                 return
             case .head(let head):
-                cancelTimer()  // the body may take its time; the idle timer runs after the response
+                // The body may take its time, but not forever: a stalled upload is dropped after
+                // the idle timeout, like an idle keep-alive connection.
+                armIdleTimer()
                 if head.expectsContinue && head.versionMinor >= 1 {
                     tcp.write("HTTP/1.1 100 Continue\r\n\r\n")
                 }
