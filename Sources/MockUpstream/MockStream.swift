@@ -121,7 +121,10 @@ final class MockStream {
             closeWhenSent()
         case .reset:
             finished = true
-            responder.abortConnection()
+            // Reset after what was written has left (a reset discards unsent bytes), like a
+            // connection that dies mid-answer rather than before it.
+            let r = responder
+            loop.schedule(afterMillis: 30) { r.abortConnection() }
             stop()
         case .truncate:
             for e in format.ending(model: model, promptTokens: promptTokens, completionTokens: sent, terminated: false) { emit(e) }
