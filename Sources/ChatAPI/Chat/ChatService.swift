@@ -81,6 +81,40 @@ final class ChatService {
         }
     }
 
+    /// One final write of an answer, repeatable (it captures values, not the turn).
+    typealias AnswerWrite = (@escaping (Result<Bool, StoreError>) -> Void) -> Void
+
+    /// Answers whose final write waits for the database to come back; drain waits for them too.
+    private(set) var pendingAnswerWrites = 0
+
+    /// Failures that end when the database is reachable again.
+    static func isTransient(_ e: StoreError) -> Bool {
+        guard case .database(let pg) = e else { return false }
+        switch pg {
+        case .connectFailed, .connectionLost, .timeout, .overloaded, .unavailable: return true
+        case .server, .aborted, .closed, .client: return false
+        }
+    }
+
+    /// Repeats `write` with backoff (0.5 s doubling to 5 s, for about 10 minutes) until it lands.
+    func storeLater(_ write: @escaping AnswerWrite, messageID: String, attempt: Int = 1) {
+        pendingAnswerWrites += 1
+        let delay = Int64(min(5_000, 250 << min(attempt, 5)))
+        loop.schedule(afterMillis: delay) { [self] in
+            write { [self] result in
+                pendingAnswerWrites -= 1
+                switch result {
+                case .success:
+                    logger.info("answer stored after the database came back", [("message_id", .string(messageID)), ("attempts", .int(attempt + 1))])
+                case .failure(let e) where ChatService.isTransient(e) && attempt < 130:
+                    storeLater(write, messageID: messageID, attempt: attempt + 1)
+                case .failure(let e):
+                    logger.error("could not store the answer", [("message_id", .string(messageID)), ("error", .string(e.description))])
+                }
+            }
+        }
+    }
+
     func track(_ turn: ChatTurn) { turns[ObjectIdentifier(turn)] = turn }
     func turnFinished(_ turn: ChatTurn) { turns[ObjectIdentifier(turn)] = nil }
 

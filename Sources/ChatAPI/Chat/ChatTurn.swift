@@ -226,12 +226,24 @@ final class ChatTurn: UpstreamStreamDelegate {
         guard let storage else { next(); return }
         let o = outcomeBase
         let u = usage.map { TokenUsage(promptTokens: $0.promptTokens, completionTokens: $0.completionTokens, totalTokens: $0.totalTokens) }
-        storage.store.finalizeAssistantMessage(
-            owner: storage.owner, id: storage.start.assistantMessageID, text: answer, status: status,
-            finishReason: finish?.value, usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error
-        ) { [self] result in
+        // The write captures values only, so it can be repeated after this turn is gone.
+        let store = storage.store, owner = storage.owner, id = storage.start.assistantMessageID, text = answer
+        let finishValue = finish?.value
+        let write: ChatService.AnswerWrite = { done in
+            store.finalizeAssistantMessage(owner: owner, id: id, text: text, status: status, finishReason: finishValue,
+                                           usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error, completion: done)
+        }
+        write { [self] result in
             if case .failure(let e) = result {
-                service.logger.error("could not store the answer", [("message_id", .string(storage.start.assistantMessageID)), ("error", .string(e.description))])
+                if ChatService.isTransient(e) {
+                    // The database is away: the client still gets its answer now, and the write
+                    // is repeated until the database is back (data that must never be lost).
+                    service.logger.warn("database unavailable; the answer will be stored when it is back",
+                                        [("message_id", .string(id)), ("error", .string(e.description))])
+                    service.storeLater(write, messageID: id)
+                } else {
+                    service.logger.error("could not store the answer", [("message_id", .string(id)), ("error", .string(e.description))])
+                }
             }
             next()
         }
