@@ -108,6 +108,10 @@ extension ChatAPIEndToEnd {
                 (["message": "hi", "model": "mock-echo", "conversation_id": "not-a-uuid"], "conversation_id"),
                 (["message": "hi", "model": "mock-echo", "temperature": 3.5], "temperature"),
                 (["message": "hi", "model": "mock-echo", "temperature": -0.1], "temperature"),
+                (["message": 42, "model": "mock-echo"], "message"),
+                (["message": "hi", "model": 7], "model"),
+                (["message": "hi", "model": "mock-echo", "max_tokens": 0], "max_tokens"),
+                (["message": "hi", "model": "mock-echo", "temperature": "hot"], "temperature"),
             ]
             for (body, param) in cases {
                 let r = try post(relay, jsonBytes(body))

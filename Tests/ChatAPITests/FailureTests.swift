@@ -78,6 +78,20 @@ extension ChatAPIEndToEnd {
             #expect(answer.str("error")?.isEmpty == false, "the error message is not stored: \(answer)")
         }
 
+        /// The upstream drops the connection (reset) or ends without its terminator (truncate)
+        /// after two tokens: the client gets an error event and the partial answer is stored `error`.
+        @Test(arguments: ["reset", "truncate"]) func brokenStream(fault: String) throws {
+            let relay = try Shared.relay.get()
+            let r = try relay.chat(["message": "[mock tokens=10 delay=30 fault=\(fault) after=2]", "model": "gpt-4.1"])
+            #expect(r.status == 200)
+            #expect(r.events.map(\.event) == ["start", "token", "token", "error"], "events: \(r.events.map(\.event))")
+            #expect(r.first("error")?.json?.obj("error")?.str("message")?.isEmpty == false)
+            let id = try #require(r.conversationID)
+            let answer = try relay.finalAnswer(id)
+            #expect(answer.str("status") == "error")
+            #expect(answer.str("content") == mockText(tokens: 2))
+        }
+
         @Test func rateLimitedBeforeStream() throws {
             let relay = try Shared.relay.get()
             let r = try relay.chat(["message": "[mock fault=429]", "model": "gpt-4.1"])
@@ -106,6 +120,21 @@ extension ChatAPIEndToEnd {
             #expect(r.errorType == "upstream_error")
             let message = ((r.json?["error"] as? [String: Any])?["message"] as? String) ?? ""
             #expect(message.contains("connect") && message.contains("127.0.0.1:\(closed)"), "message: \(message)")
+        }
+
+        /// Silence between tokens longer than CHAT_UPSTREAM_IDLE_TIMEOUT_S ends the stream with an
+        /// upstream_timeout error event, and the partial answer is stored `error`.
+        @Test func idleTimeoutBetweenTokens() throws {
+            let mock = try Shared.mock.get()
+            let relay = try Relay(mock: mock, ["CHAT_UPSTREAM_IDLE_TIMEOUT_S": "1"])
+            let r = try relay.chat(["message": "[mock tokens=5 delay=2500]", "model": "gpt-4.1"], timeout: 15)
+            #expect(r.status == 200)
+            #expect(r.events.map(\.event) == ["start", "token", "error"], "events: \(r.events.map(\.event))")
+            #expect(r.first("error")?.json?.obj("error")?.str("type") == "upstream_timeout")
+            let answer = try relay.finalAnswer(try #require(r.conversationID))
+            #expect(answer.str("status") == "error")
+            #expect(answer.str("content") == mockText(tokens: 1))
+            #expect(waitUntil(seconds: 3) { mock.activeStreams == 0 })
         }
 
         @Test func firstTokenTimeout() throws {

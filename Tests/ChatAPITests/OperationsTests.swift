@@ -137,6 +137,26 @@ extension ChatAPIEndToEnd {
         }
     }
 
+    @Suite(.serialized) struct Backpressure {
+        /// A client that does not read for a while gets every token once it does (the upstream is
+        /// paused, not dropped), and the stored answer is complete.
+        @Test func slowReaderGetsEverything() throws {
+            let relay = try Shared.relay.get()
+            let n = 40_000
+            let s = try relay.openChat(["message": "[mock tokens=\(n)]", "model": "gpt-4.1"], timeout: 90)
+            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
+            sleep(2)
+            let r = try s.readToEnd()
+            #expect(r.events.last?.event == "done")
+            let tokens = r.events.filter { $0.event == "token" }.count
+            #expect(tokens == n)
+            #expect(r.text == mockText(tokens: n))
+            let answer = try relay.finalAnswer(id)
+            #expect(answer.str("status") == "complete")
+            #expect((answer.str("content") ?? "").count == mockText(tokens: n).count)
+        }
+    }
+
     @Suite(.serialized) struct OpenAISurface {
         @Test func streamWithUsage() throws {
             let relay = try Shared.relay.get()
@@ -163,6 +183,30 @@ extension ChatAPIEndToEnd {
             if let f = finishIndex { #expect(f == chunks.count - 2) }
             let text = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?.obj("delta")?.str("content")) }.joined()
             #expect(text == mockText(tokens: 4))
+        }
+
+        @Test func errorsInOpenAIShape() throws {
+            let relay = try Shared.relay.get()
+            let headers = ["Authorization": "Bearer k1", "Content-Type": "application/json"]
+            let limited = try HTTPClient.request(port: relay.port, method: "POST", path: "/v1/chat/completions", headers: headers,
+                                                 body: jsonBytes(["model": "gpt-4.1", "stream": true,
+                                                                  "messages": [["role": "user", "content": "[mock fault=429]"]]]))
+            #expect(limited.status == 429)
+            #expect(limited.header("Retry-After") != nil)
+            let err = limited.json?.obj("error")
+            #expect(err?.str("message")?.isEmpty == false)
+            #expect(err?["type"] != nil)
+            // Another key's conversation through X-Conversation-Id: 404, no content.
+            let mine = try relay.chat(["message": "private words", "model": "mock-echo"], key: "k1")
+            let id = try #require(mine.conversationID)
+            var h2 = headers
+            h2["Authorization"] = "Bearer k2"
+            h2["X-Conversation-Id"] = id
+            let other = try HTTPClient.request(port: relay.port, method: "POST", path: "/v1/chat/completions", headers: h2,
+                                               body: jsonBytes(["model": "mock-echo", "messages": [["role": "user", "content": "hi"]]]))
+            #expect(other.status == 404)
+            #expect(!other.text.contains("private words"))
+            #expect(try relay.messages(id, key: "k1").count == 2)
         }
 
         @Test func conversationIdNewIsStored() throws {
