@@ -21,6 +21,10 @@ final class MockServer {
     private var streams: [ObjectIdentifier: MockStream] = [:]
     var activeStreams: Int { streams.count }
     private(set) var completedStreams = 0
+    /// Test aid: how many model requests arrived, and the last one as received (path and body),
+    /// served by `GET /last-request` so tests can check what a relay sent upstream.
+    private(set) var requestCount = 0
+    private var lastRequest: (path: String, body: [UInt8])?
 
     init(loop: EventLoop, listeningFD: Int32, options: Options) throws(SystemError) {
         self.loop = loop
@@ -28,15 +32,28 @@ final class MockServer {
         var limits = HTTPParserLimits()
         limits.maxBodyBytes = 16 * 1024 * 1024
         server = HTTPServer(loop: loop, config: HTTPServerConfig(parserLimits: limits, idleTimeoutSeconds: 300, serverName: "mock-upstream"), router: router)
-        router.add(.post, "/v1/chat/completions") { [unowned self] req, _, r in self.openAI(req, r) }
-        router.add(.post, "/v1/messages") { [unowned self] req, _, r in self.anthropic(req, r) }
-        router.add(.post, "/v1beta/models/{action}") { [unowned self] req, p, r in self.gemini(req, p["action"] ?? "", r) }
-        router.add(.post, "/v1/models/{action}") { [unowned self] req, p, r in self.gemini(req, p["action"] ?? "", r) }
+        router.add(.post, "/v1/chat/completions") { [unowned self] req, _, r in self.record(req); self.openAI(req, r) }
+        router.add(.post, "/v1/messages") { [unowned self] req, _, r in self.record(req); self.anthropic(req, r) }
+        router.add(.post, "/v1beta/models/{action}") { [unowned self] req, p, r in self.record(req); self.gemini(req, p["action"] ?? "", r) }
+        router.add(.post, "/v1/models/{action}") { [unowned self] req, p, r in self.record(req); self.gemini(req, p["action"] ?? "", r) }
+        router.add(.get, "/last-request") { [unowned self] _, _, r in
+            var h = HTTPHeaders()
+            h.add("X-Mock-Requests", String(self.requestCount))
+            guard let last = self.lastRequest else { return r.respond(status: 404, headers: h, body: Array("no request yet".utf8)) }
+            h.add("Content-Type", "application/json")
+            h.add("X-Mock-Path", last.path)
+            r.respond(status: 200, headers: h, body: last.body)
+        }
         router.add(.get, "/health") { [unowned self] _, _, r in
-            let body = #"{"status":"ok","active_streams":\#(self.activeStreams),"completed_streams":\#(self.completedStreams),"cpu_ns":\#(ProcessStats.cpuNanos),"rss_bytes":\#(ProcessStats.residentBytes)}"#
+            let body = #"{"status":"ok","active_streams":\#(self.activeStreams),"completed_streams":\#(self.completedStreams),"requests":\#(self.requestCount),"cpu_ns":\#(ProcessStats.cpuNanos),"rss_bytes":\#(ProcessStats.residentBytes)}"#
             r.respondJSON(status: 200, Array(body.utf8))
         }
         try server.start(listeningFD: listeningFD)
+    }
+
+    private func record(_ req: HTTPRequest) {
+        requestCount += 1
+        lastRequest = (req.head.path, Array(req.body))
     }
 
     private func nextID() -> String {

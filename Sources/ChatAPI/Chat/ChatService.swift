@@ -15,8 +15,10 @@ final class ChatService {
     let multi: CurlMulti
     let logger: Logger
     let timeouts: UpstreamTimeouts
-    /// How long a streamed response waits for the provider's status before sending its own headers.
-    let headerHoldMillis: Int64 = 1_000
+    /// How long a streamed response holds its head while no token has arrived: until the first
+    /// keep-alive is due (at least 1 s). Until then a failure (a refusal, a connect error, the
+    /// first-token timeout) is still answered with its own HTTP status (429, 502, 504…).
+    var headerHoldMillis: Int64 { Int64(max(1.0, config.ssePingSeconds) * 1000) }
     var pingSeconds: Double { config.ssePingSeconds }
     private var turns: [ObjectIdentifier: ChatTurn] = [:]
 
@@ -76,6 +78,40 @@ final class ChatService {
             }
             return .success(CurlProviderStream(multi: multi, request: upstreamRequest, provider: route.provider,
                                                decoder: decoder, timeouts: timeouts, delegate: delegate))
+        }
+    }
+
+    /// One final write of an answer, repeatable (it captures values, not the turn).
+    typealias AnswerWrite = (@escaping (Result<Bool, StoreError>) -> Void) -> Void
+
+    /// Answers whose final write waits for the database to come back; drain waits for them too.
+    private(set) var pendingAnswerWrites = 0
+
+    /// Failures that end when the database is reachable again.
+    static func isTransient(_ e: StoreError) -> Bool {
+        guard case .database(let pg) = e else { return false }
+        switch pg {
+        case .connectFailed, .connectionLost, .timeout, .overloaded, .unavailable: return true
+        case .server, .aborted, .closed, .client: return false
+        }
+    }
+
+    /// Repeats `write` with backoff (0.5 s doubling to 5 s, for about 10 minutes) until it lands.
+    func storeLater(_ write: @escaping AnswerWrite, messageID: String, attempt: Int = 1) {
+        pendingAnswerWrites += 1
+        let delay = Int64(min(5_000, 250 << min(attempt, 5)))
+        loop.schedule(afterMillis: delay) { [self] in
+            write { [self] result in
+                pendingAnswerWrites -= 1
+                switch result {
+                case .success:
+                    logger.info("answer stored after the database came back", [("message_id", .string(messageID)), ("attempts", .int(attempt + 1))])
+                case .failure(let e) where ChatService.isTransient(e) && attempt < 130:
+                    storeLater(write, messageID: messageID, attempt: attempt + 1)
+                case .failure(let e):
+                    logger.error("could not store the answer", [("message_id", .string(messageID)), ("error", .string(e.description))])
+                }
+            }
         }
     }
 

@@ -68,8 +68,9 @@ final class ChatTurn: UpstreamStreamDelegate {
             return
         }
         guard wire.isStreaming else { return }
-        // Wait briefly for the provider's status so a refusal (429, 401…) can still be answered
-        // with the matching HTTP status; then headers go out and pings keep proxies patient.
+        // Hold the head until the first token (or until a keep-alive is due), so that a refusal
+        // (429, 401…), a failed connect or a first-token timeout can still be answered with the
+        // matching HTTP status; after that, headers go out and pings keep proxies patient.
         headerHoldTimer = service.loop.schedule(afterMillis: service.headerHoldMillis) { [weak self] in
             self?.headerHoldTimer = nil
             self?.sendHeaders()
@@ -114,7 +115,9 @@ final class ChatTurn: UpstreamStreamDelegate {
     // MARK: Upstream events
 
     func upstreamDidStart() {
-        sendHeaders()
+        // An HTTP 200 from the provider is not an answer yet: an upstream that accepts and then
+        // stays silent must still get a 504 (upstream_timeout) rather than a stream that errors.
+        // The head waits for the first token or the hold timer.
     }
 
     func upstreamDidReceive(_ event: StreamEvent) {
@@ -225,12 +228,24 @@ final class ChatTurn: UpstreamStreamDelegate {
         guard let storage else { next(); return }
         let o = outcomeBase
         let u = usage.map { TokenUsage(promptTokens: $0.promptTokens, completionTokens: $0.completionTokens, totalTokens: $0.totalTokens) }
-        storage.store.finalizeAssistantMessage(
-            owner: storage.owner, id: storage.start.assistantMessageID, text: answer, status: status,
-            finishReason: finish?.value, usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error
-        ) { [self] result in
+        // The write captures values only, so it can be repeated after this turn is gone.
+        let store = storage.store, owner = storage.owner, id = storage.start.assistantMessageID, text = answer
+        let finishValue = finish?.value
+        let write: ChatService.AnswerWrite = { done in
+            store.finalizeAssistantMessage(owner: owner, id: id, text: text, status: status, finishReason: finishValue,
+                                           usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error, completion: done)
+        }
+        write { [self] result in
             if case .failure(let e) = result {
-                service.logger.error("could not store the answer", [("message_id", .string(storage.start.assistantMessageID)), ("error", .string(e.description))])
+                if ChatService.isTransient(e) {
+                    // The database is away: the client still gets its answer now, and the write
+                    // is repeated until the database is back (data that must never be lost).
+                    service.logger.warn("database unavailable; the answer will be stored when it is back",
+                                        [("message_id", .string(id)), ("error", .string(e.description))])
+                    service.storeLater(write, messageID: id)
+                } else {
+                    service.logger.error("could not store the answer", [("message_id", .string(id)), ("error", .string(e.description))])
+                }
             }
             next()
         }

@@ -131,9 +131,10 @@ public final class Worker {
         }
     }
 
-    /// Clients are gone, but answers whose client left may still be finishing upstream to be stored.
+    /// Clients are gone, but answers whose client left may still be finishing upstream to be stored,
+    /// and answers finished while the database was away may still be waiting to be written.
     private func waitForTurns() {
-        if service.activeTurns == 0 {
+        if service.activeTurns == 0 && service.pendingAnswerWrites == 0 {
             finish()
         } else {
             loop.schedule(afterMillis: 50) { [unowned self] in self.waitForTurns() }

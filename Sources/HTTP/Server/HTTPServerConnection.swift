@@ -143,8 +143,10 @@ final class HTTPServerConnection: TCPConnectionDelegate {
 
     func connectionReadDidEnd(_ connection: TCPConnection) {
         readEnded = true
-        if let r = current, r.state == .streaming {
+        if let r = current, r.state == .streaming || (r.state == .pending && r.onClientGone != nil) {
             // A streaming client that half-closes has gone away (EPOLLRDHUP): tell the owner now.
+            // The same holds before the response head for a handler that watches for the client
+            // leaving (a chat turn waiting for its first token): it must not wait for a write to fail.
             close()
             return
         }

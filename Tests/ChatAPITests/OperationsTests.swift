@@ -1,0 +1,270 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension ChatAPIEndToEnd {
+    @Suite(.serialized) struct DatabaseOutage {
+        @Test(.enabled(if: ChatTestDatabase.isEmbedded, "needs the embedded cluster to stop and start it"))
+        func stopAndRestart() throws {
+            let db = try ChatTestDatabase.get()
+            let pg = try #require(db.embedded)
+            let mock = try Shared.mock.get()
+            let relay = try Relay(mock: mock)
+            // Accepted before the outage.
+            let before = try relay.chat(["message": "echo:remember this", "model": "gpt-4.1"])
+            let id = try #require(before.conversationID)
+            #expect(before.first("done") != nil)
+
+            try pg.stop(mode: .immediate)
+            var restarted = false
+            defer { if !restarted { _ = try? pg.start() } }
+            var health: HTTPResult?
+            #expect(waitUntil(seconds: 15) {
+                health = try? relay.get("/api/v1/health", key: nil)
+                return health?.status == 503
+            }, "health stayed \(health?.status ?? 0) \(health?.text ?? "")")
+            #expect(health?.json?.str("database") == "unavailable")
+
+            let requests = mock.requestCount
+            let refused = try relay.chat(["message": "echo:while down", "model": "gpt-4.1"])
+            #expect(refused.status == 503, "\(refused.status) \(String(decoding: refused.body, as: UTF8.self))")
+            #expect(mock.requestCount == requests, "the upstream was called while the database was down")
+
+            _ = try pg.start()
+            restarted = true
+            #expect(waitUntil(seconds: 20) { (try? relay.get("/api/v1/health", key: nil))?.status == 200 }, "health did not recover")
+            let after = try relay.chat(["message": "echo:back again", "model": "gpt-4.1", "conversation_id": id])
+            #expect(after.status == 200)
+            #expect(after.text == "back again")
+            let messages = try relay.messages(id)
+            #expect(messages.map { $0.str("content") ?? "" } == ["echo:remember this", "remember this", "echo:back again", "back again"])
+            #expect(messages.filter { $0.str("role") == "assistant" }.allSatisfy { $0.str("status") == "complete" })
+        }
+    }
+
+    @Suite(.serialized) struct DatabaseOutageMidStream {
+        /// The database goes away while an answer is streaming and comes back after it ended:
+        /// the client still gets its answer, and the answer is stored once the database is back.
+        @Test(.enabled(if: ChatTestDatabase.isEmbedded, "needs the embedded cluster to stop and start it"))
+        func answerFinishedWhileDatabaseDownIsStoredLater() throws {
+            let db = try ChatTestDatabase.get()
+            let pg = try #require(db.embedded)
+            let mock = try Shared.mock.get()
+            let relay = try Relay(mock: mock)
+            let s = try relay.openChat(["message": "[mock tokens=20 delay=50]", "model": "gpt-4.1"])
+            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
+            _ = try s.next(event: "token")
+            try pg.stop(mode: .immediate)
+            var restarted = false
+            defer { if !restarted { _ = try? pg.start() } }
+            let r = try s.readToEnd()
+            #expect(r.events.last?.event == "done", "events: \(r.events.map(\.event).suffix(3))")
+            #expect(r.text == mockText(tokens: 20))
+            _ = try pg.start()
+            restarted = true
+            var answer: [String: Any] = [:]
+            let stored = waitUntil(seconds: 20) {
+                answer = (try? relay.messages(id).last) ?? [:]
+                return answer.str("status") == "complete"
+            }
+            #expect(stored, "answer after the outage: \(answer.str("status") ?? "-") \(answer.str("content") ?? "-")")
+            #expect(answer.str("content") == mockText(tokens: 20))
+        }
+    }
+
+    @Suite(.serialized) struct Concurrency {
+        /// 500 streams at once on one worker: every one ends with `done` and is stored complete.
+        @Test(.timeLimit(.minutes(3))) func fiveHundredStreams() throws {
+            raiseFileLimit()
+            let mock = try Shared.mock.get()
+            let relay = try Relay(mock: mock, ["CHAT_WORKERS": "1"])
+            let n = 500
+            let tokens = 20
+            let body = jsonBytes(["message": "[mock tokens=\(tokens) delay=5]", "model": "gpt-4.1"])
+            let request = requestBytes(method: "POST", path: "/api/v1/chat",
+                                       headers: ["Authorization": "Bearer k1", "Content-Type": "application/json", "Connection": "close"], body: body)
+            var sockets: [TestSocket] = []
+            for _ in 0..<n {
+                let s = try TestSocket(port: relay.port)
+                try s.send(request)
+                sockets.append(s)
+            }
+            var parsers = Array(repeating: ResponseParser(), count: n)
+            var sse = Array(repeating: SSEParser(), count: n)
+            var events = Array(repeating: [SSEEvent](), count: n)
+            var open = Set(0..<n)
+            let deadline = Date().addingTimeInterval(120)
+            while !open.isEmpty && Date() < deadline {
+                var fds = open.map { pollfd(fd: sockets[$0].fd, events: Int16(POLLIN), revents: 0) }
+                let idx = Array(open)
+                let rc = poll(&fds, nfds_t(fds.count), 500)
+                guard rc > 0 else { continue }
+                for (k, p) in fds.enumerated() where p.revents != 0 {
+                    let i = idx[k]
+                    guard let bytes = try sockets[i].receive(seconds: 0) else { continue }
+                    if bytes.isEmpty { open.remove(i); continue }
+                    let before = parsers[i].body.count
+                    try parsers[i].feed(bytes)
+                    if parsers[i].body.count > before {
+                        events[i] += sse[i].feed(Array(parsers[i].body[before...])).compactMap(\.event)
+                    }
+                    if parsers[i].complete { open.remove(i) }
+                }
+            }
+            for s in sockets { s.close() }
+            #expect(open.isEmpty, "\(open.count) streams did not finish in time")
+            let expected = mockText(tokens: tokens)
+            var ids: [String] = []
+            var failures: [String] = []
+            for i in 0..<n {
+                let e = events[i]
+                let text = e.filter { $0.event == "token" }.compactMap { $0.json?.str("text") }.joined()
+                if parsers[i].status != 200 || e.last?.event != "done" || text != expected {
+                    failures.append("#\(i): status \(parsers[i].status) last \(e.last?.event ?? "-") \(e.last?.data ?? "") text \(text.count)")
+                }
+                if let id = e.first(where: { $0.event == "start" })?.json?.str("conversation_id") { ids.append(id) }
+            }
+            #expect(failures.isEmpty, "\(failures.count) streams failed, e.g. \(failures.prefix(5))")
+            #expect(Set(ids).count == n)
+            var bad: [String] = []
+            for id in ids {
+                let m = try relay.messages(id).last ?? [:]
+                if m.str("status") != "complete" || m.str("content") != expected { bad.append("\(id): \(m.str("status") ?? "-")") }
+            }
+            #expect(bad.isEmpty, "\(bad.count) answers not stored complete, e.g. \(bad.prefix(5))")
+        }
+    }
+
+    @Suite(.serialized) struct Backpressure {
+        /// A client that does not read for a while gets every token once it does (the upstream is
+        /// paused, not dropped), and the stored answer is complete.
+        @Test func slowReaderGetsEverything() throws {
+            let relay = try Shared.relay.get()
+            let n = 40_000
+            let s = try relay.openChat(["message": "[mock tokens=\(n)]", "model": "gpt-4.1"], timeout: 90)
+            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
+            sleep(2)
+            let r = try s.readToEnd()
+            #expect(r.events.last?.event == "done")
+            let tokens = r.events.filter { $0.event == "token" }.count
+            #expect(tokens == n)
+            #expect(r.text == mockText(tokens: n))
+            let answer = try relay.finalAnswer(id)
+            #expect(answer.str("status") == "complete")
+            #expect((answer.str("content") ?? "").count == mockText(tokens: n).count)
+        }
+    }
+
+    @Suite(.serialized) struct OpenAISurface {
+        @Test func streamWithUsage() throws {
+            let relay = try Shared.relay.get()
+            let body: [String: Any] = ["model": "gpt-4.1", "stream": true, "stream_options": ["include_usage": true],
+                                       "messages": [["role": "user", "content": "[mock tokens=4]"]]]
+            let s = try SSEClient(port: relay.port, path: "/v1/chat/completions",
+                                  headers: ["Authorization": "Bearer k1", "Content-Type": "application/json"],
+                                  body: try JSONSerialization.data(withJSONObject: body), timeout: 20)
+            let r = try s.readToEnd()
+            #expect(r.status == 200)
+            #expect(r.header("Content-Type")?.hasPrefix("text/event-stream") == true)
+            let datas = r.events.map(\.data)
+            #expect(datas.last == "[DONE]")
+            let chunks = datas.dropLast().compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            #expect(chunks.count == datas.count - 1)
+            #expect(chunks.allSatisfy { $0.str("object") == "chat.completion.chunk" })
+            let first = (chunks.first?["choices"] as? [[String: Any]])?.first
+            #expect(first?.obj("delta")?.str("role") == "assistant")
+            let finishIndex = chunks.firstIndex { (($0["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) == "stop" }
+            #expect(finishIndex != nil)
+            let usageChunk = chunks.last
+            #expect((usageChunk?["choices"] as? [Any])?.isEmpty == true, "last chunk: \(String(describing: usageChunk))")
+            #expect(usageChunk?.obj("usage")?.int("completion_tokens") == 4)
+            if let f = finishIndex { #expect(f == chunks.count - 2) }
+            let text = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?.obj("delta")?.str("content")) }.joined()
+            #expect(text == mockText(tokens: 4))
+        }
+
+        @Test func errorsInOpenAIShape() throws {
+            let relay = try Shared.relay.get()
+            let headers = ["Authorization": "Bearer k1", "Content-Type": "application/json"]
+            let limited = try HTTPClient.request(port: relay.port, method: "POST", path: "/v1/chat/completions", headers: headers,
+                                                 body: jsonBytes(["model": "gpt-4.1", "stream": true,
+                                                                  "messages": [["role": "user", "content": "[mock fault=429]"]]]))
+            #expect(limited.status == 429)
+            #expect(limited.header("Retry-After") != nil)
+            let err = limited.json?.obj("error")
+            #expect(err?.str("message")?.isEmpty == false)
+            #expect(err?["type"] != nil)
+            // Another key's conversation through X-Conversation-Id: 404, no content.
+            let mine = try relay.chat(["message": "private words", "model": "mock-echo"], key: "k1")
+            let id = try #require(mine.conversationID)
+            var h2 = headers
+            h2["Authorization"] = "Bearer k2"
+            h2["X-Conversation-Id"] = id
+            let other = try HTTPClient.request(port: relay.port, method: "POST", path: "/v1/chat/completions", headers: h2,
+                                               body: jsonBytes(["model": "mock-echo", "messages": [["role": "user", "content": "hi"]]]))
+            #expect(other.status == 404)
+            #expect(!other.text.contains("private words"))
+            #expect(try relay.messages(id, key: "k1").count == 2)
+        }
+
+        @Test func conversationIdNewIsStored() throws {
+            let relay = try Shared.relay.get()
+            let body: [String: Any] = ["model": "mock-echo", "messages": [["role": "user", "content": "keep me please"]]]
+            let r = try HTTPClient.request(port: relay.port, method: "POST", path: "/v1/chat/completions",
+                                           headers: ["Authorization": "Bearer k1", "Content-Type": "application/json", "X-Conversation-Id": "new"],
+                                           body: jsonBytes(body))
+            #expect(r.status == 200)
+            let id = try #require(r.header("X-Conversation-Id"))
+            #expect(UUID(uuidString: id) != nil)
+            let content = ((r.json?["choices"] as? [[String: Any]])?.first?.obj("message"))?.str("content")
+            #expect(content == "keep me please")
+            let messages = try relay.messages(id)
+            #expect(messages.map { $0.str("role") ?? "" } == ["user", "assistant"])
+            #expect(messages.last?.str("content") == "keep me please")
+            #expect(messages.last?.str("status") == "complete")
+        }
+    }
+
+    @Suite(.serialized) struct Drain {
+        /// SIGTERM while a stream is in flight: it finishes, is stored, and the process exits 0.
+        @Test func inFlightStreamFinishes() throws {
+            let mock = try Shared.mock.get()
+            let relay = try Relay(mock: mock)
+            let s = try relay.openChat(["message": "[mock tokens=40 delay=50]", "model": "gpt-4.1"])
+            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
+            _ = try s.next(event: "token")
+            relay.child.signal(SIGTERM)
+            let r = try s.readToEnd()
+            #expect(r.events.last?.event == "done", "events: \(r.events.map(\.event).suffix(3))")
+            #expect(r.text == mockText(tokens: 40))
+            let code = relay.child.waitForExit(seconds: 10)
+            #expect(code == 0, "exit code \(String(describing: code))\n\(relay.child.log.suffix(2000))")
+            // Read the stored answer through another instance.
+            let other = try Shared.relay.get()
+            let answer = try other.finalAnswer(id)
+            #expect(answer.str("status") == "complete")
+            #expect(answer.str("content") == mockText(tokens: 40))
+        }
+
+        /// CHAT_DRAIN_S=1 and a long stream: the client gets an error event and the row is `error`.
+        @Test func drainPeriodEndsLongStream() throws {
+            let mock = try Shared.mock.get()
+            let relay = try Relay(mock: mock, ["CHAT_DRAIN_S": "1"])
+            let s = try relay.openChat(["message": "[mock tokens=400 delay=50]", "model": "gpt-4.1"])
+            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
+            _ = try s.next(event: "token")
+            relay.child.signal(SIGTERM)
+            let r = try s.readToEnd()
+            #expect(r.events.last?.event == "error", "events: \(r.events.map(\.event).suffix(3))")
+            let code = relay.child.waitForExit(seconds: 10)
+            #expect(code == 0, "exit code \(String(describing: code))")
+            let other = try Shared.relay.get()
+            let answer = try other.finalAnswer(id)
+            #expect(answer.str("status") == "error")
+            #expect((answer.str("content") ?? "").hasPrefix(r.text) && !r.text.isEmpty)
+            #expect(waitUntil(seconds: 3) { mock.activeStreams == 0 })
+        }
+    }
+}
