@@ -77,6 +77,23 @@ import Glibc
         #expect(!dog.hasFired)
     }
 
+    /// A connection that never sends a byte is a slowloris too: it gets the header timeout, not
+    /// the (much longer) keep-alive idle timeout.
+    @Test func silentNewConnectionIsDroppedAfterHeaderTimeout() throws {
+        let server = try TestServer(config: HTTPServerConfig(headerTimeoutSeconds: 0.5, idleTimeoutSeconds: 30))
+        defer { server.stop() }
+        let dog = Watchdog(server, seconds: 10)
+        defer { dog.finish() }
+        let c = try Client(port: server.port)
+        dog.watch(c)
+        let t0 = monotonicNanos()
+        #expect(c.isClosedByPeer(), "a silent connection was kept open")
+        let s = Double(monotonicNanos() - t0) / 1e9
+        #expect(s >= 0.4 && s <= 1.5, "silent connection dropped after \(s) s (want ~0.5 s)")
+        #expect(server.freshState().stats.slowClientsDropped == 1)
+        #expect(!dog.hasFired)
+    }
+
     @Test func idleKeepAliveConnectionIsClosedAfterIdleTimeout() throws {
         let server = try TestServer(config: HTTPServerConfig(idleTimeoutSeconds: 0.5))
         defer { server.stop() }

@@ -20,7 +20,10 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         self.server = server
         parser = HTTPRequestParser(limits: server.config.parserLimits)
         tcp.delegate = self
-        armIdleTimer()
+        // A new connection owes us a request head: the header deadline runs from accept (as
+        // nginx's client_header_timeout does), so a client that connects and sends nothing is
+        // dropped after CHAT_HEADER_TIMEOUT_S, not held for the longer idle timeout.
+        armHeaderTimer()
     }
 
     var isIdle: Bool { current == nil && tcp.readBuffer.isEmpty }
