@@ -102,6 +102,14 @@ public struct HTTPResponseHead: Sendable, Equatable {
 }
 
 private func appendSanitized(_ text: String, to buffer: inout [UInt8]) {
+    // Fast path (nearly every header): a native string with nothing to replace is appended in
+    // one copy instead of byte by byte; this was ~8% of a health response's instructions.
+    let copied: Bool? = text.utf8.withContiguousStorageIfAvailable { bytes in
+        for byte in bytes where byte == 0x0D || byte == 0x0A || byte == 0x00 { return false }
+        buffer.append(contentsOf: bytes)
+        return true
+    }
+    if copied == true { return }
     for byte in text.utf8 {
         buffer.append(byte == 0x0D || byte == 0x0A || byte == 0x00 ? UInt8(ascii: " ") : byte)
     }
