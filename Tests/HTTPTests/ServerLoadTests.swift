@@ -111,6 +111,29 @@ import Glibc
         #expect(!dog.hasFired)
     }
 
+    /// Each request moves the idle deadline: a connection used every 0.3 s with a 0.5 s idle
+    /// timeout stays open across several timer expiries, then closes ~0.5 s after the last use.
+    @Test func idleDeadlineMovesWithEveryRequest() throws {
+        let server = try TestServer(config: HTTPServerConfig(idleTimeoutSeconds: 0.5))
+        defer { server.stop() }
+        let dog = Watchdog(server, seconds: 10)
+        defer { dog.finish() }
+        let c = try Client(port: server.port)
+        dog.watch(c)
+        for i in 0..<7 {
+            try c.send("GET /echo/i\(i) HTTP/1.1\r\nHost: t\r\n\r\n")
+            let r = try c.readResponse()
+            #expect(r.text == "GET i\(i)", "request \(i) on a connection in use must be answered")
+            usleep(300_000)
+        }
+        #expect(server.freshState().stats.accepted == 1)
+        let t0 = monotonicNanos()
+        #expect(c.isClosedByPeer())
+        let s = Double(monotonicNanos() - t0) / 1e9
+        #expect(s <= 0.5, "closed \(s) s after the last 0.3 s pause (want ~0.2 s)")
+        #expect(!dog.hasFired)
+    }
+
     @Test func connectionOverTheLimitGets503AndOthersAreUnaffected() throws {
         let server = try TestServer(config: HTTPServerConfig(maxConnections: 50))
         defer { server.stop() }
