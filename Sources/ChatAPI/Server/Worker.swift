@@ -56,12 +56,10 @@ public final class Worker {
     }
 
     private func installAccessLog() {
-        server.onRequestStart = { [unowned self] r in
-            r.onComplete = { [unowned self] r in
-                let micros = (monotonicNanos() - r.startedAt + 500) / 1000
-                self.logger.request(method: r.head.method.name, path: r.head.path, status: r.status,
-                                    bytes: r.bytesSent, durationMicros: micros)
-            }
+        server.onResponseComplete = { [unowned self] r in
+            let micros = (monotonicNanos() - r.startedAt + 500) / 1000
+            self.logger.request(method: r.head.method.name, path: r.head.path, status: r.status,
+                                bytes: r.bytesSent, durationMicros: micros)
         }
         server.onParseFailure = { [unowned self] status, bytes in
             self.logger.info("request", [("status", .int(status)), ("bytes", .int(bytes)), ("error", .string("malformed request"))])
