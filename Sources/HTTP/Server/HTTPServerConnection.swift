@@ -139,7 +139,7 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         var out: [UInt8] = []
         HTTPResponseHead(status: error.status, headers: h, versionMinor: 1).serialize(into: &out)
         out.append(contentsOf: body)
-        tcp.write(contentsOf: out)
+        out.withUnsafeBytes { tcp.write($0) }
         server.logParseFailure(status: error.status, bytes: body.count)
         isOpen = false
         tcp.closeAfterFlush()
