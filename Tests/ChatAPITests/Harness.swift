@@ -113,7 +113,7 @@ final class Child: @unchecked Sendable {
     init(name: String, executable: String, arguments: [String], environment: [String: String]) throws {
         self.name = name
         logPath = NSTemporaryDirectory() + "chatapitest-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw HarnessError.setup("cannot open \(logPath)") }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments

@@ -13,6 +13,15 @@ public struct Config: Sendable {
             }
         }
         public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
+        /// The level as it appears in log lines.
+        var name: StaticString {
+            switch self {
+            case .debug: return "debug"
+            case .info: return "info"
+            case .warn: return "warn"
+            case .error: return "error"
+            }
+        }
     }
 
     public var host = "0.0.0.0"

@@ -15,7 +15,11 @@ public final class Logger {
     private var flushScheduled = false
     private weak var loop: EventLoop?
 
-    public init(format: Config.LogFormat, level: Config.LogLevel, worker: Int, loop: EventLoop?) {
+    /// Where lines go: stdout, or another descriptor (tests pass a pipe).
+    private let fd: Int32
+
+    public init(format: Config.LogFormat, level: Config.LogLevel, worker: Int, loop: EventLoop?, fd: Int32 = 1) {
+        self.fd = fd
         self.format = format
         self.level = level
         self.worker = worker
@@ -32,32 +36,23 @@ public final class Logger {
 
     public func log(_ lvl: Config.LogLevel, _ message: String, _ fields: [(String, Value)] = []) {
         guard lvl >= level else { return }
-        var line: [UInt8] = []
-        line.reserveCapacity(256)
         switch format {
         case .json:
-            line.append(contentsOf: #"{"time":""#.utf8)
-            line.append(contentsOf: Timestamp.iso8601(millis: wallClockMillis()).utf8)
-            line.append(contentsOf: #"","level":""#.utf8)
-            line.append(contentsOf: lvl.rawValue.utf8)
-            line.append(contentsOf: #"","worker":"#.utf8)
-            line.append(contentsOf: String(worker).utf8)
-            line.append(contentsOf: #","msg":""#.utf8)
-            appendEscaped(message, &line)
-            line.append(0x22)
-            for (k, v) in fields {
-                line.append(contentsOf: ",\"".utf8)
-                appendEscaped(k, &line)
-                line.append(contentsOf: "\":".utf8)
-                switch v {
-                case .string(let s): line.append(0x22); appendEscaped(s, &line); line.append(0x22)
-                case .int(let i): line.append(contentsOf: String(i).utf8)
-                case .double(let d): line.append(contentsOf: (d.isFinite ? String(d) : "null").utf8)
-                case .bool(let b): line.append(contentsOf: (b ? "true" : "false").utf8)
-                }
-            }
-            line.append(contentsOf: "}\n".utf8)
+            // Built straight into the pending batch with byte appends: no per-line array, no
+            // intermediate Strings (the access log runs once per request).
+            Self.append("{\"time\":\"", to: &pending)
+            appendTimestamp(wallClockMillis(), to: &pending)
+            Self.append("\",\"level\":\"", to: &pending)
+            Self.append(lvl.name, to: &pending)
+            Self.append("\",\"worker\":", to: &pending)
+            Self.appendInt(worker, to: &pending)
+            Self.append(",\"msg\":\"", to: &pending)
+            JSON.appendEscaped(message, to: &pending)
+            pending.append(0x22)
+            Self.appendFields(fields, to: &pending)
+            Self.append("}\n", to: &pending)
         case .text:
+            var line: [UInt8] = []
             line.append(contentsOf: "\(Timestamp.iso8601(millis: wallClockMillis())) \(lvl.rawValue.uppercased()) [w\(worker)] \(message)".utf8)
             for (k, v) in fields {
                 switch v {
@@ -68,8 +63,27 @@ public final class Logger {
                 }
             }
             line.append(0x0A)
+            pending.append(contentsOf: line)
         }
-        pending.append(contentsOf: line)
+        scheduleFlush()
+    }
+
+    /// `,"key":value` for each field.
+    static func appendFields(_ fields: [(String, Value)], to out: inout [UInt8]) {
+        for (k, v) in fields {
+            append(",\"", to: &out)
+            JSON.appendEscaped(k, to: &out)
+            append("\":", to: &out)
+            switch v {
+            case .string(let s): out.append(0x22); JSON.appendEscaped(s, to: &out); out.append(0x22)
+            case .int(let i): appendInt(i, to: &out)
+            case .double(let d): out.append(contentsOf: (d.isFinite ? String(d) : "null").utf8)
+            case .bool(let b): append(b ? "true" : "false", to: &out)
+            }
+        }
+    }
+
+    private func scheduleFlush() {
         if let loop, !loop.isStopped {
             if !flushScheduled {
                 flushScheduled = true
@@ -78,6 +92,54 @@ public final class Logger {
         } else {
             flush()
         }
+    }
+
+    /// The access-log line of one request, at info. Same line as
+    /// `info("request", [("method", …), ("path", …), ("status", …), ("bytes", …), ("duration_ms", …)])`
+    /// but written without building the field array and its strings: it runs once per request
+    /// and was a fifth of a health request's instructions.
+    public func request(requestID: String, method: String, path: String, status: Int, bytes: Int, durationMicros: UInt64,
+                        extra: [(String, Value)] = []) {
+        guard Config.LogLevel.info >= level else { return }
+        guard format == .json else {
+            info("request", [("request_id", .string(requestID)), ("method", .string(method)), ("path", .string(path)),
+                             ("status", .int(status)), ("bytes", .int(bytes)), ("duration_ms", .double(Double(durationMicros) / 1000))] + extra)
+            return
+        }
+        var out: [UInt8] = []
+        swap(&out, &pending)  // build in a local: one exclusive access instead of one per append
+        Self.append("{\"time\":\"", to: &out)
+        appendTimestamp(wallClockMillis(), to: &out)
+        Self.append("\",\"level\":\"info\",\"worker\":", to: &out)
+        Self.appendInt(worker, to: &out)
+        Self.append(",\"msg\":\"request\",\"request_id\":\"", to: &out)
+        JSON.appendEscaped(requestID, to: &out)
+        Self.append("\",\"method\":\"", to: &out)
+        JSON.appendEscaped(method, to: &out)
+        Self.append("\",\"path\":\"", to: &out)
+        JSON.appendEscaped(path, to: &out)
+        Self.append("\",\"status\":", to: &out)
+        Self.appendInt(status, to: &out)
+        Self.append(",\"bytes\":", to: &out)
+        Self.appendInt(bytes, to: &out)
+        Self.append(",\"duration_ms\":", to: &out)
+        Self.appendMillis(micros: durationMicros, to: &out)
+        Self.appendFields(extra, to: &out)
+        Self.append("}\n", to: &out)
+        swap(&out, &pending)
+        scheduleFlush()
+    }
+
+    /// Microseconds as milliseconds the way `String(Double)` prints a value rounded to 3
+    /// decimals: "0.052", "1.5", "12.0".
+    static func appendMillis(micros: UInt64, to out: inout [UInt8]) {
+        Timestamp.appendDigits(Int(micros / 1000), width: 1, to: &out)
+        out.append(UInt8(ascii: "."))
+        var frac = Int(micros % 1000)
+        if frac == 0 { out.append(UInt8(ascii: "0")); return }
+        var width = 3
+        while frac % 10 == 0 { frac /= 10; width -= 1 }
+        Timestamp.appendDigits(frac, width: width, to: &out)
     }
 
     public func info(_ m: String, _ f: [(String, Value)] = []) { log(.info, m, f) }
@@ -89,11 +151,43 @@ public final class Logger {
         flushScheduled = false
         var off = 0
         while off < pending.count {
-            let n = pending.withUnsafeBytes { write(1, $0.baseAddress! + off, $0.count - off) }
+            let n = pending.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
             if n <= 0 { if errno == EINTR { continue }; break }
             off += n
         }
         pending.removeAll(keepingCapacity: pending.count < 64 * 1024)
+    }
+
+    /// The date-and-seconds part changes once a second; formatting it per line (String
+    /// interpolation and padding) cost ~15% of a health request's instructions.
+    private var stampSecond: Int64 = .min
+    private var stampPrefix: [UInt8] = []
+
+    private func appendTimestamp(_ millis: Int64, to out: inout [UInt8]) {
+        let ms = ((millis % 1000) + 1000) % 1000
+        let second = (millis - ms) / 1000
+        if second != stampSecond {
+            stampSecond = second
+            stampPrefix.removeAll(keepingCapacity: true)
+            Timestamp.appendISO8601(millis: second * 1000, to: &stampPrefix)
+            stampPrefix.removeLast(4)  // "000Z": the milliseconds are appended per line
+        }
+        out.append(contentsOf: stampPrefix)
+        Timestamp.appendDigits(Int(ms), width: 3, to: &out)
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    @inline(__always)
+    private static func append(_ s: StaticString, to out: inout [UInt8]) {
+        s.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
+
+    private static func appendInt(_ i: Int, to out: inout [UInt8]) {
+        if i < 0 {
+            out.append(UInt8(ascii: "-"))
+            if i == .min { out.append(contentsOf: String(i).utf8.dropFirst()); return }
+        }
+        Timestamp.appendDigits(i < 0 ? -i : i, width: 1, to: &out)
     }
 
     private func appendEscaped(_ s: String, _ out: inout [UInt8]) {
@@ -105,13 +199,55 @@ public final class Logger {
 public enum Timestamp {
     /// `2026-11-24T21:37:06.123Z`
     public static func iso8601(millis: Int64) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        appendISO8601(millis: millis, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `2026-11-24T21:37:06.123Z` as bytes, without building strings.
+    public static func appendISO8601(millis: Int64, to out: inout [UInt8]) {
         var t = time_t(millis / 1000)
         var tm = tm()
         gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ w: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, w - s.count)) + s
+        appendDigits(Int(tm.tm_year) + 1900, width: 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendDigits(Int(tm.tm_mon) + 1, width: 2, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendDigits(Int(tm.tm_mday), width: 2, to: &out)
+        out.append(UInt8(ascii: "T"))
+        appendDigits(Int(tm.tm_hour), width: 2, to: &out)
+        out.append(UInt8(ascii: ":"))
+        appendDigits(Int(tm.tm_min), width: 2, to: &out)
+        out.append(UInt8(ascii: ":"))
+        appendDigits(Int(tm.tm_sec), width: 2, to: &out)
+        out.append(UInt8(ascii: "."))
+        appendDigits(Int(millis % 1000), width: 3, to: &out)
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    /// Appends a non-negative number zero-padded to `width` digits (more digits if it needs them).
+    static func appendDigits(_ value: Int, width: Int, to out: inout [UInt8]) {
+        var v = max(0, value)
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[n] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                n += 1
+            } while v > 0 && n < d.count
+            while n < width && n < d.count {
+                d[n] = UInt8(ascii: "0")
+                n += 1
+            }
+            var i = n - 1
+            while i >= 0 {
+                out.append(d[i])
+                i -= 1
+            }
         }
-        return "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
     }
 }

@@ -89,24 +89,25 @@ public final class Worker {
 
     private func installAccessLog() {
         let cors = self.cors
-        server.onRequestStart = { [unowned self] r in
+        server.onRequestStart = { r in
             let ctx = RequestContext(requestID: RequestContext.requestID(from: r.head.headers["X-Request-Id"]))
             r.context = ctx
             r.extraHeaders.add("X-Request-Id", ctx.requestID)
             cors.addHeaders(for: r.head, to: &r.extraHeaders)
-            r.onComplete = { [unowned self] r in
-                let ms = Double(monotonicNanos() - r.startedAt) / 1e6
-                var fields: [(String, Logger.Value)] = [
-                    ("request_id", .string(ctx.requestID)), ("method", .string(r.head.method.name)), ("path", .string(r.head.path)),
-                    ("status", .int(r.status)), ("bytes", .int(r.bytesSent)), ("duration_ms", .double((ms * 1000).rounded() / 1000)),
-                ]
-                if let m = ctx.model { fields.append(("model", .string(m))) }
-                if let p = ctx.provider { fields.append(("provider", .string(p))) }
-                if let t = ctx.ttftMs { fields.append(("ttft_ms", .double((t * 1000).rounded() / 1000))) }
-                if let n = ctx.tokens { fields.append(("tokens", .int(n))) }
-                if let e = ctx.error { fields.append(("error", .string(e))) }
-                self.logger.info("request", fields)
+        }
+        server.onResponseComplete = { [unowned self] r in
+            let micros = (monotonicNanos() - r.startedAt + 500) / 1000
+            let ctx = r.context as? RequestContext
+            var extra: [(String, Logger.Value)] = []
+            if let ctx, ctx.model != nil {
+                if let m = ctx.model { extra.append(("model", .string(m))) }
+                if let p = ctx.provider { extra.append(("provider", .string(p))) }
+                if let t = ctx.ttftMs { extra.append(("ttft_ms", .double((t * 1000).rounded() / 1000))) }
+                if let n = ctx.tokens { extra.append(("tokens", .int(n))) }
             }
+            if let e = ctx?.error { extra.append(("error", .string(e))) }
+            self.logger.request(requestID: ctx?.requestID ?? "", method: r.head.method.name, path: r.head.path, status: r.status,
+                                bytes: r.bytesSent, durationMicros: micros, extra: extra)
         }
         server.onParseFailure = { [unowned self] status, bytes in
             self.logger.info("request", [("status", .int(status)), ("bytes", .int(bytes)), ("error", .string("malformed request"))])

@@ -23,20 +23,20 @@ public struct HTTPResponseHead: Sendable, Equatable {
     /// headers or a whole second response (response splitting).
     public func serialize(into buffer: inout [UInt8]) {
         let status = (100...999).contains(status) ? status : 500
-        buffer.append(contentsOf: versionMinor == 0 ? "HTTP/1.0 ".utf8 : "HTTP/1.1 ".utf8)
+        appendStatic(versionMinor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ", to: &buffer)
         buffer.append(UInt8(ascii: "0") + UInt8(status / 100))
         buffer.append(UInt8(ascii: "0") + UInt8(status / 10 % 10))
         buffer.append(UInt8(ascii: "0") + UInt8(status % 10))
         buffer.append(UInt8(ascii: " "))
-        buffer.append(contentsOf: Self.reasonPhrase(status).utf8)
-        buffer.append(contentsOf: "\r\n".utf8)
+        appendSanitized(Self.reasonPhrase(status), to: &buffer)
+        appendStatic("\r\n", to: &buffer)
         for (name, value) in headers {
             appendSanitized(name, to: &buffer)
-            buffer.append(contentsOf: ": ".utf8)
+            appendStatic(": ", to: &buffer)
             appendSanitized(value, to: &buffer)
-            buffer.append(contentsOf: "\r\n".utf8)
+            appendStatic("\r\n", to: &buffer)
         }
-        buffer.append(contentsOf: "\r\n".utf8)
+        appendStatic("\r\n", to: &buffer)
     }
 
     /// The serialized head as a new array.
@@ -101,7 +101,22 @@ public struct HTTPResponseHead: Sendable, Equatable {
     }
 }
 
+/// Literals as one memcpy: `append(contentsOf: "…".utf8)` goes through the generic sequence
+/// path (~200 instructions per call, ten calls per response head).
+@inline(__always)
+private func appendStatic(_ s: StaticString, to buffer: inout [UInt8]) {
+    s.withUTF8Buffer { buffer.append(contentsOf: $0) }
+}
+
 private func appendSanitized(_ text: String, to buffer: inout [UInt8]) {
+    // Fast path (nearly every header): a native string with nothing to replace is appended in
+    // one copy instead of byte by byte; this was ~8% of a health response's instructions.
+    let copied: Bool? = text.utf8.withContiguousStorageIfAvailable { bytes in
+        for byte in bytes where byte == 0x0D || byte == 0x0A || byte == 0x00 { return false }
+        buffer.append(contentsOf: bytes)
+        return true
+    }
+    if copied == true { return }
     for byte in text.utf8 {
         buffer.append(byte == 0x0D || byte == 0x0A || byte == 0x00 ? UInt8(ascii: " ") : byte)
     }

@@ -54,7 +54,7 @@ public final class HTTPResponder {
         HTTPResponseHead(status: status, headers: h, versionMinor: head.versionMinor).serialize(into: &scratch)
         let sendBody = head.method != .head && status != 204 && status != 304
         if sendBody { scratch.append(contentsOf: body); bytesSent = body.count }
-        c.tcp.write(contentsOf: scratch)
+        scratch.withUnsafeBytes { c.tcp.write($0) }
         c.responseFinished(self, keepAlive: keep)
     }
 
@@ -86,7 +86,7 @@ public final class HTTPResponder {
         }
         scratch.removeAll(keepingCapacity: true)
         HTTPResponseHead(status: status, headers: h, versionMinor: head.versionMinor).serialize(into: &scratch)
-        c.tcp.write(contentsOf: scratch)
+        scratch.withUnsafeBytes { c.tcp.write($0) }
         if head.method == .head { endStream() }
     }
 
@@ -104,7 +104,7 @@ public final class HTTPResponder {
         if chunked {
             scratch.removeAll(keepingCapacity: true)
             ChunkedEncoding.appendChunk(bytes, to: &scratch)
-            c.tcp.write(contentsOf: scratch)
+            scratch.withUnsafeBytes { c.tcp.write($0) }
         } else {
             c.tcp.write(bytes)
         }
@@ -116,7 +116,7 @@ public final class HTTPResponder {
         guard state == .streaming else { return }
         state = .finished
         guard let c = connection, c.isOpen else { complete(); return }
-        if chunked && head.method != .head { c.tcp.write(contentsOf: ChunkedEncoding.terminator) }
+        if chunked && head.method != .head { ChunkedEncoding.terminator.withUnsafeBytes { c.tcp.write($0) } }
         c.responseFinished(self, keepAlive: chunked && c.shouldKeepAlive(after: head))
     }
 

@@ -15,6 +15,9 @@ public final class HTTPServer {
 
     /// Called when a request is dispatched (before the handler), and when its response completes.
     public var onRequestStart: ((HTTPResponder) -> Void)?
+    /// Installed as every responder's `onComplete` (access logs): one closure for the server
+    /// instead of one allocated per request in `onRequestStart`.
+    public var onResponseComplete: ((HTTPResponder) -> Void)?
     /// Called for requests refused by the parser (no responder exists for them).
     public var onParseFailure: ((Int, Int) -> Void)?
 

@@ -20,7 +20,10 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         self.server = server
         parser = HTTPRequestParser(limits: server.config.parserLimits)
         tcp.delegate = self
-        armIdleTimer()
+        // A new connection owes us a request head: the header deadline runs from accept (as
+        // nginx's client_header_timeout does), so a client that connects and sends nothing is
+        // dropped after CHAT_HEADER_TIMEOUT_S, not held for the longer idle timeout.
+        armHeaderTimer()
     }
 
     var isIdle: Bool { current == nil && tcp.readBuffer.isEmpty }
@@ -31,13 +34,41 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         if let t = timer { tcp.loop.cancel(t); timer = nil }
     }
 
+    /// When the idle timer should close the connection. The timer itself is lazy (nginx-style):
+    /// a keep-alive connection answering request after request only moves this deadline, and
+    /// the one scheduled timer re-arms itself for the remainder when it fires early. Cancelling
+    /// and scheduling a timer per request cost a closure, a dictionary entry and heap work.
+    private var idleDeadline: UInt64 = 0
+
+    private var idleNanos: UInt64 { UInt64(max(0, server.config.idleTimeoutSeconds) * 1e9) }
+
     private func armIdleTimer() {
+        idleDeadline = monotonicNanos() &+ idleNanos
+        if timer != nil && !timerIsHeader { return }  // the running idle timer fires no later than this
         cancelTimer()
         timerIsHeader = false
-        timer = tcp.loop.schedule(afterSeconds: server.config.idleTimeoutSeconds) { [weak self] in
-            self?.timer = nil
-            self?.close()
+        scheduleIdleTimer(afterNanos: idleNanos)
+    }
+
+    private func scheduleIdleTimer(afterNanos nanos: UInt64) {
+        timer = tcp.loop.schedule(afterNanos: nanos) { [weak self] in self?.idleTimerFired() }
+    }
+
+    private func idleTimerFired() {
+        timer = nil
+        // Busy (a request is being read or answered): the response re-arms the idle timer.
+        guard current == nil && parser.isIdle && tcp.readBuffer.isEmpty else { return }
+        let now = monotonicNanos()
+        if now < idleDeadline {
+            scheduleIdleTimer(afterNanos: idleDeadline - now)
+            return
         }
+        close()
+    }
+
+    /// Stops the header timer once a head is complete; a lazy idle timer is left to lapse.
+    private func cancelHeaderTimer() {
+        if timerIsHeader { cancelTimer() }
     }
 
     private func armHeaderTimer() {
@@ -80,7 +111,7 @@ final class HTTPServerConnection: TCPConnectionDelegate {
                     tcp.write("HTTP/1.1 100 Continue\r\n\r\n")
                 }
             case .request(let request):
-                cancelTimer()
+                cancelHeaderTimer()
                 dispatch(request)
             case .failed(let error):
                 fail(error)
@@ -92,6 +123,7 @@ final class HTTPServerConnection: TCPConnectionDelegate {
 
     private func dispatch(_ request: HTTPRequest) {
         let responder = HTTPResponder(head: request.head, connection: self)
+        responder.onComplete = server.onResponseComplete
         current = responder
         server.requestStarted(responder)
         // The next pipelined request waits; stop reading if the buffer is already full of them.
@@ -109,7 +141,7 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         var out: [UInt8] = []
         HTTPResponseHead(status: error.status, headers: h, versionMinor: 1).serialize(into: &out)
         out.append(contentsOf: body)
-        tcp.write(contentsOf: out)
+        out.withUnsafeBytes { tcp.write($0) }
         server.logParseFailure(status: error.status, bytes: body.count)
         isOpen = false
         tcp.closeAfterFlush()

@@ -14,6 +14,8 @@ public final class Router {
         let method: HTTPMethod
         let segments: [Substring]
         let handler: HTTPHandler
+        /// For a pattern without `{params}`: the path it matches, in canonical form ("/a/b").
+        let staticPath: String?
     }
 
     private var routes: [Route] = []
@@ -23,7 +25,10 @@ public final class Router {
     public init() {}
 
     public func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping HTTPHandler) {
-        routes.append(Route(method: method, segments: pattern.split(separator: "/"), handler: handler))
+        let segments = pattern.split(separator: "/")
+        let isStatic = !segments.contains { $0.first == "{" && $0.last == "}" }
+        routes.append(Route(method: method, segments: segments, handler: handler,
+                            staticPath: isStatic ? "/" + segments.joined(separator: "/") : nil))
     }
 
     public enum Match {
@@ -33,10 +38,21 @@ public final class Router {
     }
 
     public func match(method: HTTPMethod, path: String) -> Match {
-        let parts = path.split(separator: "/")
+        // A canonical path (no empty segments) matches a static route exactly when the strings
+        // are equal, so the common case needs no split into segments (an array per request).
+        let canonical = Router.isCanonical(path)
+        var parts: [Substring]?
         var allow: [String] = []
         for route in routes {
-            guard let params = Router.bind(route.segments, parts) else { continue }
+            let params: PathParameters
+            if canonical, let fixed = route.staticPath {
+                guard fixed == path else { continue }
+                params = PathParameters()
+            } else {
+                if parts == nil { parts = path.split(separator: "/") }
+                guard let bound = Router.bind(route.segments, parts ?? []) else { continue }
+                params = bound
+            }
             // HEAD is served by the GET handler; the responder drops the body.
             if route.method == method || (method == .head && route.method == .get) {
                 return .found(route.handler, params)
@@ -46,6 +62,22 @@ public final class Router {
         if allow.isEmpty { return .notFound }
         if allow.contains("GET") && !allow.contains("HEAD") { allow.append("HEAD") }
         return .methodNotAllowed(allow: allow)
+    }
+
+    /// "/" followed by non-empty segments: no "//" and no trailing "/".
+    static func isCanonical(_ path: String) -> Bool {
+        var previous: UInt8 = 0
+        var first = true
+        for byte in path.utf8 {
+            if first {
+                guard byte == UInt8(ascii: "/") else { return false }
+                first = false
+            } else if byte == UInt8(ascii: "/") && previous == UInt8(ascii: "/") {
+                return false
+            }
+            previous = byte
+        }
+        return !first && (previous != UInt8(ascii: "/") || path.utf8.count == 1)
     }
 
     private static func bind(_ pattern: [Substring], _ parts: [Substring]) -> PathParameters? {
