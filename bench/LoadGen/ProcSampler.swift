@@ -66,6 +66,12 @@ struct ProcSample {
         return n
     }
 
+    /// The 1-minute load average: a busy machine (parallel builds) makes figures noisy.
+    static func loadAverage() -> Double {
+        guard let b = readSmallFile("/proc/loadavg"), let f = b.split(separator: UInt8(ascii: " ")).first else { return -1 }
+        return Double(String(decoding: f, as: UTF8.self)) ?? -1
+    }
+
     static func selfSample() -> ProcSample {
         ProcSample(pid: getpid(), cpuNanos: 0, rssBytes: 0, fds: 0, alive: true).withSelf()
     }

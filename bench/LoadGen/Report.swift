@@ -68,6 +68,8 @@ struct Report {
         w.field("first_delay_ms", o.firstDelayMs)
         w.field("directives", o.directives)
         w.field("elapsed_s", elapsed)
+        w.field("loadavg_start", r.loadBefore)
+        w.field("loadavg_end", r.loadAfter)
         w.field("requests_started", st.started)
         w.field("completed", st.completed)
         w.field("rps", elapsed > 0 ? Double(st.completed) / elapsed : 0)
@@ -188,7 +190,7 @@ struct Report {
             cpu += "  server \(Fmt.fixed(serverCPU, 2)) s (\(Fmt.fixed(elapsed > 0 ? 100 * serverCPU / elapsed : 0, 0))%)"
             if st.completed > 0 { cpu += "  server cpu-s per 1000 answers \(Fmt.fixed(serverCPU / Double(st.completed) * 1000, 3))" }
         }
-        out.append(cpu)
+        out.append(cpu + "  loadavg \(Fmt.fixed(r.loadBefore, 2)) → \(Fmt.fixed(r.loadAfter, 2))")
         for (b, a) in zip(r.serverBefore, r.serverAfter) {
             out.append("  pid \(b.pid): rss \(b.rssBytes / 1024) → \(a.rssBytes / 1024) KiB  fds \(b.fds) → \(a.fds)")
         }

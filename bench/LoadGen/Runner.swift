@@ -46,6 +46,8 @@ final class Runner: ClientOwner {
     private(set) var harnessCPUBefore: UInt64 = 0
     private(set) var harnessCPUAfter: UInt64 = 0
     private(set) var snapshots: [Snapshot] = []
+    private(set) var loadBefore = 0.0
+    private(set) var loadAfter = 0.0
 
     // Hold / vanish.
     private var openStreams = 0
@@ -108,6 +110,7 @@ final class Runner: ClientOwner {
     func start() {
         serverBefore = o.serverPIDs.map(ProcSample.take)
         harnessCPUBefore = ProcessStats.cpuNanos
+        loadBefore = ProcSample.loadAverage()
         startedAt = monotonicNanos()
         switch o.mode {
         case .closed, .open:
@@ -280,6 +283,7 @@ final class Runner: ClientOwner {
         endedAt = monotonicNanos()
         harnessCPUAfter = ProcessStats.cpuNanos
         serverAfter = o.serverPIDs.map(ProcSample.take)
+        loadAfter = ProcSample.loadAverage()
         for t in timers { loop.cancel(t) }
         if let t = stepDeadline { loop.cancel(t) }
         for c in Array(clients.values) where c.abortKind == nil { c.abortKind = "__finish"; c.close() }
