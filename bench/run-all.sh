@@ -20,11 +20,11 @@ if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
   (cd "$ROOT" && swift build -c release --scratch-path .build-bench --product chatrelay-bench >&2 \
     && swift build -c release --scratch-path .build-bench --product mock-upstream >&2)
   (cd "$ROOT" && swift build -c release --scratch-path .build-bench --product chatrelay >&2) || echo "chatrelay did not build; its targets are skipped" >&2
-  : >"$OUT/commands.txt"
   for s in "${scenarios[@]}"; do
     [[ -n "${SCRIPT[$s]:-}" ]] || { echo "unknown scenario $s" >&2; exit 2; }
-    echo "SKIP_BUILD=1 TARGETS=\"${TARGETS:-mock nginx litellm chatrelay-chat chatrelay-openai}\" bench/scenarios/${SCRIPT[$s]}" >>"$OUT/commands.txt"
     SKIP_BUILD=1 "$B/scenarios/${SCRIPT[$s]}" || echo "scenario $s failed (exit $?)" >&2
+    mkdir -p "$OUT/$s"
+    echo "$(env | grep -E '^(TARGETS|VANISH_TARGETS|DURATION|CONCURRENCY|HOLD_STREAMS|HOLD_STEPS|VANISH_STREAMS|WRK_CONNECTIONS)=' | tr '\n' ' ')bench/scenarios/${SCRIPT[$s]}" >"$OUT/$s/command.txt"
   done
 fi
 
@@ -59,7 +59,7 @@ facts="$OUT/facts.md"
   echo "Commands:"
   echo
   echo '```'
-  cat "$OUT/commands.txt" 2>/dev/null || true
+  cat "$OUT"/*/command.txt 2>/dev/null || true
   echo '# each scenario runs, per target and step, e.g.:'
   echo '# taskset -c 1 chatrelay-bench --url http://127.0.0.1:PORT --target openai --concurrency 100 --duration 10 --tokens 20 --token-delay-ms 20 --server-pid PID --json out.json'
   echo '```'

@@ -132,7 +132,7 @@ EOF
   NGINX_MASTER=$!
   STARTED_PIDS+=("$NGINX_MASTER")
   wait_http "http://127.0.0.1:$RELAY_PORT/health" 10 || { log "nginx did not start"; cat "$dir/logs/error.log" >&2; return 1; }
-  SERVER_PIDS="$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"
+  SERVER_PIDS="$( (pgrep -P "$NGINX_MASTER" || true) | tr '\n' ' ')"
 }
 
 # start_litellm — LiteLLM proxy (1 worker, no database) with one model pointing at the mock.
@@ -157,13 +157,16 @@ litellm_settings:
   drop_params: true
   telemetry: false
 EOF
-  (cd "$dir" && exec env -u DATABASE_URL LITELLM_LOG=ERROR LITELLM_TELEMETRY=False \
+  # A master key per run (LiteLLM refuses to start without one); the harness sends it.
+  LITELLM_KEY="sk-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  TARGET_KEY="$LITELLM_KEY"
+  (cd "$dir" && exec env -u DATABASE_URL LITELLM_MASTER_KEY="$LITELLM_KEY" LITELLM_LOG=ERROR LITELLM_TELEMETRY=False \
     taskset -c "$SERVER_CPU" "$venv/bin/litellm" --config "$dir/config.yaml" --host 127.0.0.1 --port "$RELAY_PORT" --num_workers 1) \
     >"$OUT/logs/litellm.log" 2>&1 &
   local pid=$!
   STARTED_PIDS+=("$pid")
   wait_http "http://127.0.0.1:$RELAY_PORT/health/liveliness" 120 || { log "litellm did not start"; tail -5 "$OUT/logs/litellm.log" >&2; return 1; }
-  SERVER_PIDS="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
+  SERVER_PIDS="$pid $( (pgrep -P "$pid" || true) | tr '\n' ' ')"
 }
 
 # start_chatrelay — ChatRelay with 1 worker, the mock as its OpenAI base URL; sets SERVER_PIDS
@@ -186,7 +189,7 @@ start_chatrelay() {
 
 descendants() {
   local c
-  for c in $(pgrep -P "$1"); do echo -n "$c "; descendants "$c"; done
+  for c in $(pgrep -P "$1" || true); do echo -n "$c "; descendants "$c"; done
 }
 
 # probe_endpoint URL PATH BODY — true unless the endpoint is missing (404/405/501) or unreachable.
@@ -203,6 +206,7 @@ start_target() {
   local name="$1"
   SKIP_REASON=""
   SERVER_PIDS=""
+  TARGET_KEY="$API_KEY"
   BENCH_TARGET=openai
   case "$name" in
     mock)
@@ -239,7 +243,7 @@ stop_target() { cleanup; sleep 0.5; }
 bench() {
   local pids=() p
   for p in $SERVER_PIDS; do pids+=(--server-pid "$p"); done
-  taskset -c "$HARNESS_CPU" "$BIN/chatrelay-bench" --url "$URL" --target "$BENCH_TARGET" --key "$API_KEY" "${pids[@]}" "$@"
+  taskset -c "$HARNESS_CPU" "$BIN/chatrelay-bench" --url "$URL" --target "$BENCH_TARGET" --key "$TARGET_KEY" "${pids[@]}" "$@"
 }
 
 # skip SCENARIO TARGET REASON — records why a target was not measured.
