@@ -59,7 +59,7 @@ facts="$OUT/facts.md"
   echo "Commands:"
   echo
   echo '```'
-  cat "$OUT"/*/command.txt 2>/dev/null || true
+  for s in throughput latency hold disconnect wrk; do cat "$OUT/$s/command.txt" 2>/dev/null || true; done
   echo '# each scenario runs, per target and step, e.g.:'
   echo '# taskset -c 1 chatrelay-bench --url http://127.0.0.1:PORT --target openai --concurrency 100 --duration 10 --tokens 20 --token-delay-ms 20 --server-pid PID --json out.json'
   echo '```'

@@ -6,11 +6,11 @@ source "$(dirname "$0")/lib.sh"
 S=wrk
 prepare $S
 command -v wrk >/dev/null || { skip $S all "wrk not installed (apt-get install wrk)"; exit 0; }
-for t in $TARGETS; do
+for t in $(echo $TARGETS | tr ' ' '\n' | sed 's/^chatrelay-.*/chatrelay/' | awk '!seen[$0]++'); do
   case "$t" in
     mock) path=/health ;;
     nginx) path=/health ;;
-    chatrelay-chat) path=/api/v1/health ;;
+    chatrelay|chatrelay-chat|chatrelay-openai) t=chatrelay; path=/api/v1/health ;;
     *) continue ;;
   esac
   if ! start_target "$t"; then skip $S "$t" "$SKIP_REASON"; stop_target; continue; fi

@@ -221,6 +221,11 @@ start_target() {
       start_mock "$MOCK_RELAY_CPU" || { SKIP_REASON="mock upstream did not start"; return 1; }
       start_litellm || { SKIP_REASON="LiteLLM proxy could not be installed or started here (see bench/out/logs/litellm.log)"; return 1; }
       URL="http://127.0.0.1:$RELAY_PORT" ;;
+    chatrelay)
+      # ChatRelay alone (plain HTTP scenarios): no endpoint probe.
+      start_mock "$MOCK_RELAY_CPU" || { SKIP_REASON="mock upstream did not start"; return 1; }
+      start_chatrelay "${CHATRELAY_ENV[@]:-}" || { SKIP_REASON="chatrelay did not build or start"; return 1; }
+      URL="http://127.0.0.1:$RELAY_PORT" ;;
     chatrelay-chat|chatrelay-openai)
       start_mock "$MOCK_RELAY_CPU" || { SKIP_REASON="mock upstream did not start"; return 1; }
       start_chatrelay "${CHATRELAY_ENV[@]:-}" || { SKIP_REASON="chatrelay did not build or start"; return 1; }

@@ -11,13 +11,14 @@ import re
 import sys
 
 OUT, CHARTS, FACTS = sys.argv[1], sys.argv[2], sys.argv[3]
-TARGET_ORDER = ["mock", "nginx", "litellm", "chatrelay-chat", "chatrelay-openai"]
+TARGET_ORDER = ["mock", "nginx", "litellm", "chatrelay-chat", "chatrelay-openai", "chatrelay"]
 TARGET_NAME = {
     "mock": "mock upstream (direct)",
     "nginx": "nginx relay → mock",
     "litellm": "LiteLLM proxy → mock",
     "chatrelay-chat": "ChatRelay /api/v1/chat → mock",
     "chatrelay-openai": "ChatRelay /v1/chat/completions → mock",
+    "chatrelay": "ChatRelay (GET /api/v1/health)",
 }
 
 
@@ -237,7 +238,9 @@ def section_disconnect():
 
 def section_wrk():
     files = sorted(glob.glob(os.path.join(OUT, "wrk", "*.txt")))
-    files = [f for f in files if not f.endswith(("summary.txt", "skipped.txt"))]
+    files = [f for f in files if re.search(r"-c\d+\.txt$", f)]
+    files.sort(key=lambda f: (TARGET_ORDER.index(os.path.basename(f).rsplit("-c", 1)[0]) if os.path.basename(f).rsplit("-c", 1)[0] in TARGET_ORDER else 99,
+                              int(os.path.basename(f).rsplit("-c", 1)[1][:-4])))
     lines = ["### 5. Plain HTTP — wrk, 1 thread", ""]
     if not files:
         return lines + ["(not run)"] + skip_lines("wrk")
