@@ -24,7 +24,7 @@ if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
     [[ -n "${SCRIPT[$s]:-}" ]] || { echo "unknown scenario $s" >&2; exit 2; }
     SKIP_BUILD=1 "$B/scenarios/${SCRIPT[$s]}" || echo "scenario $s failed (exit $?)" >&2
     mkdir -p "$OUT/$s"
-    echo "$(env | grep -E '^(TARGETS|VANISH_TARGETS|DURATION|CONCURRENCY|HOLD_STREAMS|HOLD_STEPS|VANISH_STREAMS|WRK_CONNECTIONS)=' | tr '\n' ' ')bench/scenarios/${SCRIPT[$s]}" >"$OUT/$s/command.txt"
+    echo "$(env | grep -E '^(TARGETS|VANISH_TARGETS|DURATION|CONCURRENCY|HOLD_STREAMS|HOLD_STEPS|VANISH_STREAMS|WRK_CONNECTIONS)=' | tr '\n' ' ')bench/scenarios/${SCRIPT[$s]}" >>"$OUT/$s/command.txt"
   done
 fi
 

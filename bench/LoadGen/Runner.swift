@@ -38,7 +38,10 @@ final class Runner: ClientOwner {
     private var nextArrival: UInt64 = 0
     private var interval: UInt64 = 0
     private var refillScheduled = false
+    /// Run-long timers (duration, grace, hard bound); cancelled at the end.
     private var timers: [TimerID] = []
+    private var sweepTimer: TimerID?
+    private var arrivalTimer: TimerID?
 
     // Samples.
     private(set) var serverBefore: [ProcSample] = []
@@ -116,7 +119,7 @@ final class Runner: ClientOwner {
         case .closed, .open:
             let durationNs = UInt64(o.durationSeconds * 1e9)
             timers.append(loop.schedule(afterNanos: durationNs) { [weak self] in self?.endIssuing() })
-            timers.append(loop.schedule(afterMillis: 250) { [weak self] in self?.sweep() })
+            sweepTimer = loop.schedule(afterMillis: 250) { [weak self] in self?.sweep() }
             if o.requests == 0 { endIssuing(); return }
             if o.mode == .closed {
                 refill()
@@ -172,8 +175,7 @@ final class Runner: ClientOwner {
         }
         guard issuing else { checkDone(); return }
         let wait = nextArrival > now ? nextArrival - now : 0
-        timers.append(loop.schedule(afterNanos: wait) { [weak self] in self?.arrivals() })
-        if timers.count > 64 { timers.removeFirst(32) }
+        arrivalTimer = loop.schedule(afterNanos: wait) { [weak self] in self?.arrivals() }
     }
 
     private func startRequest(at s: UInt64) {
@@ -258,8 +260,7 @@ final class Runner: ClientOwner {
             c.abortKind = "timeout"
             c.close()
         }
-        timers.append(loop.schedule(afterMillis: 250) { [weak self] in self?.sweep() })
-        if timers.count > 64 { timers.removeFirst(32) }
+        sweepTimer = loop.schedule(afterMillis: 250) { [weak self] in self?.sweep() }
     }
 
     /// SIGINT/SIGTERM: stop now, report what was measured.
@@ -285,6 +286,8 @@ final class Runner: ClientOwner {
         serverAfter = o.serverPIDs.map(ProcSample.take)
         loadAfter = ProcSample.loadAverage()
         for t in timers { loop.cancel(t) }
+        if let t = sweepTimer { loop.cancel(t) }
+        if let t = arrivalTimer { loop.cancel(t) }
         if let t = stepDeadline { loop.cancel(t) }
         for c in Array(clients.values) where c.abortKind == nil { c.abortKind = "__finish"; c.close() }
         healthClient?.close()

@@ -262,6 +262,13 @@ prepare() {
   local scenario="$1"
   raise_nofile
   mkdir -p "$OUT/logs" "$OUT/$scenario"
-  rm -f "$OUT/$scenario"/*.json "$OUT/$scenario/skipped.txt"
+  # Only this run's targets are replaced: other targets' results of an earlier run stay
+  # (rm -rf bench/out for a clean pass).
+  local t
+  for t in $TARGETS; do
+    rm -f "$OUT/$scenario/$t"-*.json "$OUT/$scenario/$t"-*.txt
+    [[ -f "$OUT/$scenario/skipped.txt" ]] && sed -i "/^$t:/d" "$OUT/$scenario/skipped.txt"
+  done
+  true
   [[ "${SKIP_BUILD:-0}" == 1 ]] || build_bench
 }
