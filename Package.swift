@@ -35,7 +35,7 @@ let package = Package(
         .executableTarget(name: "MockUpstream", dependencies: ["Reactor", "HTTP", "JSONCore"]),
         .executableTarget(
             name: "LoadGen",
-            dependencies: ["Reactor", "HTTP", "JSONCore", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["Reactor", "HTTP", "JSONCore", "Providers", .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "bench/LoadGen"),
         .executableTarget(name: "StoreBench", dependencies: ["Storage", "Reactor"], path: "bench/StoreBench"),
         .executableTarget(name: "DecodeBench", dependencies: ["Providers", "JSONCore"], path: "bench/DecodeBench"),
