@@ -193,3 +193,11 @@ def test_cors_preflight_and_headers(relay_url):
     assert "X-Conversation-Id" in r.headers["access-control-expose-headers"]
     r = httpx.get(f"{relay_url}/api/v1/models", headers={"Authorization": f"Bearer {KEYS[0]}"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_nul_in_text_is_refused_not_truncated(http):
+    # PostgreSQL text cannot hold U+0000: the message must be refused, not stored cut at the NUL.
+    r = http.post("/api/v1/chat", json={"message": "a\u0000b", "model": "mock-echo"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "message"
+    r = http.post("/v1/chat/completions", json={"model": "mock-echo", "messages": [{"role": "user", "content": "x\u0000y"}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].content"
