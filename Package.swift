@@ -45,7 +45,8 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Reactor"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "JSONCore"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Reactor"]),
-        .testTarget(name: "ChatAPITests", dependencies: ["ChatAPI", "Reactor", "HTTP", "Providers", "Storage", "JSONCore"]),
+        .testTarget(name: "ChatAPITests", dependencies: ["ChatAPI", "Reactor", "HTTP", "Providers", "Storage", "JSONCore"],
+                    exclude: ["golden"]),
     ],
     swiftLanguageModes: [.v6]
 )

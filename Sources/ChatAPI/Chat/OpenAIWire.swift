@@ -14,12 +14,13 @@ struct OpenAIWire: ClientWire {
     let created: Int64
     let model: String
 
-    init(stream: Bool, includeUsage: Bool, model: String, created: Int64) {
+    /// `id` is fixed only by tests (golden chunk sequences); answers get a fresh random one.
+    init(stream: Bool, includeUsage: Bool, model: String, created: Int64, id: String? = nil) {
         isStreaming = stream
         self.includeUsage = includeUsage
         self.model = model
         self.created = created
-        id = "chatcmpl-" + APIKeys.hex(SecureRandom.bytes(12))
+        self.id = id ?? "chatcmpl-" + APIKeys.hex(SecureRandom.bytes(12))
     }
 
     func streamHeaders() -> HTTPHeaders { Self.sseHeaders() }

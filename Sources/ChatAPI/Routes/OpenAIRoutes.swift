@@ -75,13 +75,14 @@ extension ChatService {
                 if optional { return "" }
                 throw .invalid("\(param) is required", param: param)
             }
-            if let s = v.string { return s }
+            if let s = v.string { try Fields.rejectNUL(s, param: param); return s }
             guard let parts = v.array else { throw .invalid("\(param) must be a string or an array of text parts", param: param) }
             var out = ""
             for (i, p) in parts.enumerated() {
                 guard p["type"]?.string == "text", let t = p["text"]?.string else {
                     throw .invalid("\(param)[\(i)] must be a text part; other content types are not supported", param: "\(param)[\(i)]")
                 }
+                try Fields.rejectNUL(t, param: "\(param)[\(i)].text")
                 out += t
             }
             return out

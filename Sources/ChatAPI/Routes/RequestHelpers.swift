@@ -98,7 +98,14 @@ struct Fields {
         }
         guard let s = v.string else { throw .invalid("\(name) must be a string", param: name) }
         guard s.utf8.count <= maxBytes else { throw .invalid("\(name) is longer than \(maxBytes) bytes", param: name) }
+        try Fields.rejectNUL(s, param: name)
         return s
+    }
+
+    /// PostgreSQL text cannot hold U+0000 and libpq would cut the value there: refuse it rather
+    /// than store (and send upstream) a silently truncated message.
+    static func rejectNUL(_ s: String, param: String) throws(ClientError) {
+        if s.utf8.contains(0) { throw .invalid("\(param) must not contain NUL (\\u0000) characters", param: param) }
     }
 
     func double(_ name: String, _ range: ClosedRange<Double>) throws(ClientError) -> Double? {

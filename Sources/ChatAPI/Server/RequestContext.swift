@@ -39,12 +39,12 @@ struct CORSPolicy {
     func handlePreflight(_ req: HTTPRequest, _ r: HTTPResponder) -> Bool {
         guard req.head.method == .options, req.head.headers["Access-Control-Request-Method"] != nil else { return false }
         var h = HTTPHeaders()
-        if let o = allowedOrigin(req.head.headers["Origin"]) {
-            h.add("Access-Control-Allow-Origin", o)
+        // Access-Control-Allow-Origin and Vary are already among the responder's extra headers
+        // (addHeaders runs for every request); adding them here would send them twice.
+        if allowedOrigin(req.head.headers["Origin"]) != nil {
             h.add("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
             h.add("Access-Control-Allow-Headers", req.head.headers["Access-Control-Request-Headers"] ?? "Authorization, Content-Type, X-Request-Id, X-Conversation-Id")
             h.add("Access-Control-Max-Age", "600")
-            if o != "*" { h.add("Vary", "Origin") }
         }
         r.respond(status: 204, headers: h)
         return true
