@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Storage
 import Testing
 #if canImport(Glibc)
@@ -123,6 +124,21 @@ final class Child: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         do { try process.run() } catch { throw HarnessError.setup("cannot start \(executable): \(error)") }
         try? log.close()
+        Child.register(process.processIdentifier)
+    }
+
+    /// Children still running when the test process exits (the shared relay and mock live in
+    /// statics that are never released) are killed then, so no run leaves servers behind.
+    private static let live = Mutex<Set<Int32>>([])
+    private static let installExitHook: Void = { atexit { Child.killAllAtExit() } }()
+
+    private static func register(_ pid: Int32) {
+        _ = installExitHook
+        live.withLock { _ = $0.insert(pid) }
+    }
+
+    private static func killAllAtExit() {
+        for pid in live.withLock({ $0 }) { kill(pid, SIGKILL) }
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -140,6 +156,7 @@ final class Child: @unchecked Sendable {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     func stop() {
+        Child.live.withLock { _ = $0.remove(process.processIdentifier) }
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         _ = waitForExit(seconds: 5)

@@ -90,9 +90,17 @@ import Glibc
         }
     }
 
+    /// One data folder for every executable test of this process (the embedded cluster is reused).
+    static let dataDir: String = {
+        let d = "/tmp/chatrelay-httptests-\(getpid())"
+        mkdir(d, 0o711)
+        return d
+    }()
+
     static func env(port: Int, _ extra: [String: String] = [:]) -> [String: String] {
+        // No DATABASE_URL: the server starts its own PostgreSQL in a data folder of this test run.
         var e = ["PORT": String(port), "HOST": "127.0.0.1", "CHAT_WORKERS": "2",
-                 "DATABASE_URL": "postgres://unused@127.0.0.1:1/unused", "PATH": "/usr/bin:/bin"]
+                 "CHAT_DATA_DIR": dataDir, "PATH": "/usr/bin:/bin"]
         for (k, v) in extra { e[k] = v }
         return e
     }

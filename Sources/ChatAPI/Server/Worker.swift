@@ -55,14 +55,31 @@ public final class Worker {
         guard let m = CurlMulti(loop: loop) else { throw SystemError("curl_multi_init", code: 12) }
         multi = m
         service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, multi: m, logger: logger)
-        pool.onHealthChange = { [unowned logger] healthy in
-            if healthy { logger.info("database reachable") } else { logger.error("database unavailable") }
-        }
-        pool.start()
+        self.listeningFD = listeningFD
         installRoutes()
         installAccessLog()
-        try server.start(listeningFD: listeningFD)
+        pool.onHealthChange = { [unowned self] healthy in
+            if healthy { self.logger.info("database reachable") } else { self.logger.error("database unavailable") }
+            if healthy { self.startAccepting() }
+        }
+        pool.start()
+        // Connections queue in the listen backlog until the pool is up (a few ms on a local
+        // socket), so the first requests are not refused for a database that is only connecting.
+        // A database that stays away does not keep the worker deaf: health then reports it.
+        loop.schedule(afterSeconds: 3) { [unowned self] in self.startAccepting() }
         loop.onDrainRequest = { [unowned self] in self.drain() }
+    }
+
+    private let listeningFD: Int32
+    private var accepting = false
+
+    private func startAccepting() {
+        guard !accepting else { return }
+        accepting = true
+        do { try server.start(listeningFD: listeningFD) } catch {
+            logger.error("cannot accept connections", [("error", .string(error.description))])
+            finish()
+        }
     }
 
     /// Runs the loop until the worker has drained or been stopped.
@@ -118,6 +135,11 @@ public final class Worker {
     /// streams still open with an error event, store them, and stop.
     func drain() {
         logger.info("draining", [("connections", .int(server.connectionCount)), ("streams", .int(service.activeTurns))])
+        if !accepting {
+            // Never started accepting: the socket is still ours to close.
+            accepting = true
+            close(listeningFD)
+        }
         server.drain { [unowned self] in self.waitForTurns() }
         drainTimer = loop.schedule(afterSeconds: shared.config.drainSeconds) { [unowned self] in
             self.drainTimer = nil
