@@ -15,10 +15,10 @@ final class ChatService {
     let multi: CurlMulti
     let logger: Logger
     let timeouts: UpstreamTimeouts
-    /// How long a streamed response holds its head while no token has arrived: until the first
-    /// keep-alive is due (at least 1 s). Until then a failure (a refusal, a connect error, the
-    /// first-token timeout) is still answered with its own HTTP status (429, 502, 504…).
-    var headerHoldMillis: Int64 { Int64(max(1.0, config.ssePingSeconds) * 1000) }
+    /// How long a streamed response waits for the provider's HTTP status before sending its own
+    /// head: long enough for a refusal (429, 401…) or a failed connect to be answered with its own
+    /// status, short enough that headers and pings reach the client "at once" (api.md).
+    let headerHoldMillis: Int64 = 1_000
     var pingSeconds: Double { config.ssePingSeconds }
     private var turns: [ObjectIdentifier: ChatTurn] = [:]
 

@@ -68,9 +68,9 @@ final class ChatTurn: UpstreamStreamDelegate {
             return
         }
         guard wire.isStreaming else { return }
-        // Hold the head until the first token (or until a keep-alive is due), so that a refusal
-        // (429, 401…), a failed connect or a first-token timeout can still be answered with the
-        // matching HTTP status; after that, headers go out and pings keep proxies patient.
+        // Wait briefly for the provider's status so a refusal (429, 401…) or a failed connect can
+        // still be answered with the matching HTTP status; then headers go out and pings keep
+        // proxies patient while the first token is awaited.
         headerHoldTimer = service.loop.schedule(afterMillis: service.headerHoldMillis) { [weak self] in
             self?.headerHoldTimer = nil
             self?.sendHeaders()
@@ -115,9 +115,9 @@ final class ChatTurn: UpstreamStreamDelegate {
     // MARK: Upstream events
 
     func upstreamDidStart() {
-        // An HTTP 200 from the provider is not an answer yet: an upstream that accepts and then
-        // stays silent must still get a 504 (upstream_timeout) rather than a stream that errors.
-        // The head waits for the first token or the hold timer.
+        // The provider accepted the request: the client's head goes out now, and from here
+        // failures (including a first-token timeout) travel as an `error` event.
+        sendHeaders()
     }
 
     func upstreamDidReceive(_ event: StreamEvent) {
