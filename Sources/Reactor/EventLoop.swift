@@ -23,6 +23,9 @@ public final class EventLoop {
     private var timers = TimerHeap<() -> Void>()
     private var ticks: [() -> Void] = []
     private var beforeSleep: [() -> Void] = []
+    /// Connections with bytes queued this tick, flushed together before the loop sleeps: a list
+    /// rather than a closure each, since every token frame of every stream lands here.
+    private var pendingFlushes: [TCPConnection] = []
     private var stopped = false
     private var inboxReader: InboxReader?
     private let maxEvents: Int32 = 512
@@ -137,6 +140,9 @@ public final class EventLoop {
     /// Runs `body` once just before the loop next sleeps; used to coalesce writes of one tick.
     public func beforeNextSleep(_ body: @escaping () -> Void) { beforeSleep.append(body) }
 
+    /// Queues a connection's coalesced send for just before the loop sleeps.
+    func enqueueFlush(_ connection: TCPConnection) { pendingFlushes.append(connection) }
+
     /// Stops `run()` after the current tick.
     public func stop() { stopped = true }
     public var isStopped: Bool { stopped }
@@ -155,7 +161,7 @@ public final class EventLoop {
     /// One iteration; `block: false` polls without sleeping (tests drive the loop this way).
     public func tick(block: Bool) {
         let timeout: Int32
-        if !block || !ticks.isEmpty || !beforeSleep.isEmpty {
+        if !block || !ticks.isEmpty || !beforeSleep.isEmpty || !pendingFlushes.isEmpty {
             timeout = 0
         } else if let deadline = timers.nextDeadline() {
             let t = monotonicNanos()
@@ -207,7 +213,10 @@ public final class EventLoop {
     }
 
     private func runBeforeSleep() {
-        while !beforeSleep.isEmpty {
+        while !pendingFlushes.isEmpty || !beforeSleep.isEmpty {
+            let flushes = pendingFlushes
+            pendingFlushes.removeAll(keepingCapacity: true)
+            for c in flushes { c.flushQueued() }
             let batch = beforeSleep
             beforeSleep.removeAll(keepingCapacity: true)
             for body in batch { body() }

@@ -130,11 +130,13 @@ public final class TCPConnection: IOHandler {
         // While EPOLLOUT is armed there is no point trying again per chunk: just queue (reactor notes E2).
         guard !flushScheduled, !waitingForWritable else { return }
         flushScheduled = true
-        loop.beforeNextSleep { [weak self] in
-            guard let self else { return }
-            self.flushScheduled = false
-            self.flush()
-        }
+        loop.enqueueFlush(self)
+    }
+
+    /// The loop's before-sleep pass: send what this tick queued.
+    func flushQueued() {
+        flushScheduled = false
+        flush()
     }
 
     /// Sends what the budget allows; arms EPOLLOUT if bytes remain.

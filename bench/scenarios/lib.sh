@@ -176,6 +176,7 @@ start_chatrelay() {
   local dir a extra=()
   for a in "$@"; do [[ -n "$a" ]] && extra+=("$a"); done
   dir="$(mktemp -d /tmp/bench-chatrelay.XXXXXX)"
+  chmod 711 "$dir"  # the embedded PostgreSQL runs as the postgres user, which must traverse it
   TMPDIRS+=("$dir")
   env PORT="$RELAY_PORT" HOST=127.0.0.1 CHAT_WORKERS=1 CHAT_API_KEYS="$API_KEY" CHAT_DATA_DIR="$dir" \
     OPENAI_API_KEY=sk-mock OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" LOG_LEVEL=warn \
