@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <malloc.h>
 
 int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
     return accept4(fd, addr, len, flags);
@@ -105,4 +106,8 @@ int clinux_open_fd_count(void) {
 
 void clinux_set_thread_name(const char *name) {
     prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+int clinux_malloc_trim(void) {
+    return malloc_trim(0);
 }

@@ -65,10 +65,9 @@ public struct SSEDecoder {
     var pendingCR = false
 
     public init(maxLineBytes: Int = 1 << 20) {
+        // No up-front reservations: the buffers grow to the longest line once and keep that,
+        // and a held stream should not pay for capacity it never uses.
         self.maxLineBytes = maxLineBytes
-        line.reserveCapacity(512)
-        data.reserveCapacity(512)
-        eventName.reserveCapacity(32)
     }
 
     /// Consumes `bytes`, calling `onEvent` for every event completed by them.

@@ -6,7 +6,7 @@ public struct ByteBuffer {
 
     /// Capacity kept when the buffer empties: enough for a request or a few frames, small enough
     /// that ten thousand idle streams do not each pin a large allocation.
-    static let keptCapacity = 4 * 1024
+    static let keptCapacity = 1024
 
     public init() {}
     public init(capacity: Int) { storage.reserveCapacity(capacity) }

@@ -64,6 +64,9 @@ public enum ProcessStats {
     public static var residentBytes: UInt64 { clinux_rss_bytes() }
     public static var cpuNanos: UInt64 { clinux_process_cpu_ns() }
     public static var openFileCount: Int { Int(clinux_open_fd_count()) }
+    /// Hands freed heap back to the kernel; glibc keeps it otherwise after a burst of streams ends.
+    @discardableResult
+    public static func releaseFreeMemory() -> Bool { clinux_malloc_trim() == 1 }
 }
 
 /// Kernel randomness; used for ids and generated keys.

@@ -49,6 +49,9 @@ uint64_t clinux_process_cpu_ns(void);
 /* Number of open file descriptors of this process (counts /proc/self/fd). */
 int clinux_open_fd_count(void);
 
+/* Returns freed heap memory to the kernel (glibc malloc_trim(0)); 1 when memory was released. */
+int clinux_malloc_trim(void);
+
 /* Pins the calling thread's name (visible in top -H); best effort. */
 void clinux_set_thread_name(const char *name);
 

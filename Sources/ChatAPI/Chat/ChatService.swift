@@ -21,6 +21,9 @@ final class ChatService {
     let headerHoldMillis: Int64 = 1_000
     var pingSeconds: Double { config.ssePingSeconds }
     private var turns: [ObjectIdentifier: ChatTurn] = [:]
+    /// Scratch for building one frame at a time: the loop is single-threaded and every frame is
+    /// copied into its connection's buffer at once, so one buffer serves every turn.
+    var frame: [UInt8] = []
 
     init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, multi: CurlMulti, logger: Logger) {
         self.loop = loop

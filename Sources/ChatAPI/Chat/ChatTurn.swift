@@ -38,7 +38,6 @@ final class ChatTurn: UpstreamStreamDelegate {
     private var ended = false
     private var pingTimer: TimerID?
     private var headerHoldTimer: TimerID?
-    private var frame: [UInt8] = []
 
     init(service: ChatService, responder: HTTPResponder, wire: ClientWire, route: RoutedModel,
          storage: TurnStorage?, cancelOnDisconnect: Bool) {
@@ -97,9 +96,9 @@ final class ChatTurn: UpstreamStreamDelegate {
     private func writeHead() {
         headersSent = true
         responder.beginStream(status: 200, headers: wire.streamHeaders())
-        frame.removeAll(keepingCapacity: true)
-        wire.start(outcomeBase, into: &frame)
-        responder.write(frame)
+        service.frame.removeAll(keepingCapacity: true)
+        wire.start(outcomeBase, into: &service.frame)
+        responder.write(service.frame)
     }
 
     private func schedulePing() {
@@ -129,9 +128,9 @@ final class ChatTurn: UpstreamStreamDelegate {
             answer += text
             guard wire.isStreaming, !clientGone else { return }
             if !headersSent { sendHeaders() }
-            frame.removeAll(keepingCapacity: true)
-            wire.token(text, into: &frame)
-            responder.write(frame)
+            service.frame.removeAll(keepingCapacity: true)
+            wire.token(text, into: &service.frame)
+            responder.write(service.frame)
             // Backpressure: stop the upstream until the client drains (onWritabilityChanged).
             if !responder.isWritable { upstream?.pause() }
         case .usage(let u):
@@ -216,9 +215,9 @@ final class ChatTurn: UpstreamStreamDelegate {
                 return
             }
             if !headersSent { writeHead() }
-            frame.removeAll(keepingCapacity: true)
-            if let error { wire.streamError(error, into: &frame) } else { wire.finish(outcome, into: &frame) }
-            responder.write(frame)
+            service.frame.removeAll(keepingCapacity: true)
+            if let error { wire.streamError(error, into: &service.frame) } else { wire.finish(outcome, into: &service.frame) }
+            responder.write(service.frame)
             responder.endStream()
             finished()
         }

@@ -51,7 +51,7 @@ public final class Worker {
         logger = Logger(format: c.logFormat, level: c.logLevel, worker: index, loop: loop)
         cors = CORSPolicy(origins: c.corsOrigins)
         pool = PGPool(loop: loop, configuration: PGConfiguration(conninfo: shared.conninfo), size: c.dbPool,
-                      maxQueue: max(64, c.dbPool * 256))
+                      maxQueue: 16_384)
         guard let m = CurlMulti(loop: loop) else { throw SystemError("curl_multi_init", code: 12) }
         multi = m
         service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, multi: m, logger: logger)
@@ -68,6 +68,25 @@ public final class Worker {
         // A database that stays away does not keep the worker deaf: health then reports it.
         loop.schedule(afterSeconds: 3) { [unowned self] in self.startAccepting() }
         loop.onDrainRequest = { [unowned self] in self.drain() }
+        scheduleHousekeeping()
+    }
+
+    /// Connections at the last memory trim, or the most seen since.
+    private var connectionPeak = 0
+
+    /// After a crowd of streams has gone (a disconnect storm, the end of a load peak), give the
+    /// memory they used back to the kernel so RSS returns to the idle baseline.
+    private func scheduleHousekeeping() {
+        loop.schedule(afterSeconds: 2) { [weak self] in
+            guard let self, !self.finished else { return }
+            let now = self.server.connectionCount
+            if self.connectionPeak - now >= 500 {
+                ProcessStats.releaseFreeMemory()
+                self.connectionPeak = now
+            }
+            self.connectionPeak = max(self.connectionPeak, now)
+            self.scheduleHousekeeping()
+        }
     }
 
     private let listeningFD: Int32

@@ -30,7 +30,7 @@ public final class CurlTransfer {
         case starting, running, completed
     }
 
-    public let call: UpstreamCall
+    public private(set) var call: UpstreamCall
     public private(set) var state: State = .starting
     /// The consumer asked for no more bytes (via `.pause` or `pause()`).
     public private(set) var isPaused = false
@@ -69,6 +69,10 @@ public final class CurlTransfer {
             releaseResources()
             failLater(error)
         }
+        // curl copied the body (COPYPOSTFIELDS) and holds the headers in its slist: a held
+        // stream need not keep a second copy of either.
+        self.call.body = []
+        self.call.headers = []
     }
 
     deinit { releaseResources() }
@@ -143,6 +147,7 @@ public final class CurlTransfer {
         // Wait for an existing connection's h2 support rather than opening a second one (notes C8).
         try check(e.set(CURLOPT_PIPEWAIT, 1), "PIPEWAIT")
         try check(e.set(CURLOPT_TCP_NODELAY, 1), "TCP_NODELAY")
+        try check(e.set(CURLOPT_BUFFERSIZE, max(1024, call.receiveBufferBytes)), "BUFFERSIZE")
         // CURLOPT_ACCEPT_ENCODING stays unset: identity, so SSE bytes reach us as the server sent them.
         if call.connectTimeoutMs > 0 { try check(e.set(CURLOPT_CONNECTTIMEOUT_MS, call.connectTimeoutMs), "CONNECTTIMEOUT_MS") }
     }

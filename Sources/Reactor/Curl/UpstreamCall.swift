@@ -27,6 +27,9 @@ public struct UpstreamCall: Sendable {
     /// Largest single delivery we accept to hold back when the consumer pauses; above it the
     /// transfer fails with `.bufferLimit` instead of letting curl's buffer grow.
     public var maxBufferedBytes: Int
+    /// curl's receive buffer (CURLOPT_BUFFERSIZE), allocated per transfer: 16 KiB by default,
+    /// most of a held stream's memory; token chunks are a few hundred bytes.
+    public var receiveBufferBytes: Int = 2048
 
     public init(url: String, method: Method = .post, headers: [(String, String)] = [], body: [UInt8] = [],
                 httpVersion: HTTPVersion = .http2, connectTimeoutMs: Int = 10_000, firstByteTimeoutMs: Int = 60_000,
