@@ -115,6 +115,15 @@ public struct JSONWriter {
     public mutating func field(_ name: String, _ value: Int) { key(name); int(value) }
     public mutating func field(_ name: String, _ value: Double) { key(name); double(value) }
     public mutating func field(_ name: String, _ value: Bool) { key(name); bool(value) }
+    /// `"name": value`, or `"name": null` when the value is absent.
+    public mutating func field(_ name: String, _ value: String?) {
+        key(name)
+        if let value { string(value) } else { null() }
+    }
+    public mutating func field(_ name: String, _ value: Int?) {
+        key(name)
+        if let value { int(value) } else { null() }
+    }
 }
 
 extension JSONValue {

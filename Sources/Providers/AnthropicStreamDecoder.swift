@@ -2,35 +2,12 @@ import JSONCore
 
 /// Decodes Anthropic Messages SSE (wire-formats §3.3): named events, `message_stop` at the end.
 public struct AnthropicStreamDecoder: ProviderStreamDecoder {
-    var sse = SSEDecoder()
-    var state = State()
+    var core = SSEProviderDecoder<State>()
 
     public init() {}
 
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (StreamEvent) -> Void) {
-        guard !state.end.isTerminated else { return }
-        var st = State()
-        swap(&st, &state)
-        defer { swap(&st, &state) }
-        do throws(SSEError) {
-            try sse.feed(bytes) { st.handle($0, emit) }
-        } catch {
-            st.end.fail(StreamTermination.malformed(.anthropic, error.message), emit)
-        }
-    }
-
-    public mutating func finish(_ emit: (StreamEvent) -> Void) {
-        guard !state.end.isTerminated else { return }
-        var st = State()
-        swap(&st, &state)
-        defer { swap(&st, &state) }
-        do throws(SSEError) {
-            try sse.finish { st.handle($0, emit) }
-        } catch {
-            st.end.fail(StreamTermination.malformed(.anthropic, error.message), emit)
-        }
-        st.end.fail(StreamTermination.incomplete(.anthropic, expected: "message_stop"), emit)
-    }
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (StreamEvent) -> Void) { core.feed(bytes, emit) }
+    public mutating func finish(_ emit: (StreamEvent) -> Void) { core.finish(emit) }
 
     /// Usage arrives in pieces (message_start, then cumulative message_delta): later values win.
     struct UsageParts {
@@ -66,7 +43,13 @@ public struct AnthropicStreamDecoder: ProviderStreamDecoder {
         }
     }
 
-    struct State {
+    struct State: SSEEventHandling {
+        static let provider = ProviderKind.anthropic
+
+        mutating func bodyEnded(_ emit: (StreamEvent) -> Void) {
+            end.fail(StreamTermination.incomplete(.anthropic, expected: "message_stop"), emit)
+        }
+
         var end = StreamTermination()
         var usage = UsageParts()
 

@@ -3,44 +3,27 @@ import JSONCore
 /// Decodes Gemini `streamGenerateContent?alt=sse` (wire-formats §4.3): CRLF-framed data events,
 /// no end marker, so a stream is complete only if a `finishReason` arrived before the body ended.
 public struct GeminiStreamDecoder: ProviderStreamDecoder {
-    var sse = SSEDecoder()
-    var state = State()
+    var core = SSEProviderDecoder<State>()
 
     public init() {}
 
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (StreamEvent) -> Void) {
-        guard !state.end.isTerminated else { return }
-        var st = State()
-        swap(&st, &state)
-        defer { swap(&st, &state) }
-        do throws(SSEError) {
-            try sse.feed(bytes) { st.handle($0, emit) }
-        } catch {
-            st.end.fail(StreamTermination.malformed(.gemini, error.message), emit)
-        }
-    }
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (StreamEvent) -> Void) { core.feed(bytes, emit) }
+    public mutating func finish(_ emit: (StreamEvent) -> Void) { core.finish(emit) }
 
-    public mutating func finish(_ emit: (StreamEvent) -> Void) {
-        guard !state.end.isTerminated else { return }
-        var st = State()
-        swap(&st, &state)
-        defer { swap(&st, &state) }
-        do throws(SSEError) {
-            try sse.finish { st.handle($0, emit) }
-        } catch {
-            st.end.fail(StreamTermination.malformed(.gemini, error.message), emit)
-        }
-        guard !st.end.isTerminated else { return }
-        if st.finished {
-            // Usage is cumulative per chunk; only the last one counts (§4.4).
-            if let usage = st.usage { emit(.usage(usage)) }
-            st.end.done(emit)
-        } else {
-            st.end.fail(StreamTermination.incomplete(.gemini, expected: "a finishReason"), emit)
-        }
-    }
+    struct State: SSEEventHandling {
+        static let provider = ProviderKind.gemini
 
-    struct State {
+        /// No end marker: the stream is complete when a finishReason arrived before the body ended.
+        mutating func bodyEnded(_ emit: (StreamEvent) -> Void) {
+            if finished {
+                // Usage is cumulative per chunk; only the last one counts (§4.4).
+                if let usage { emit(.usage(usage)) }
+                end.done(emit)
+            } else {
+                end.fail(StreamTermination.incomplete(.gemini, expected: "a finishReason"), emit)
+            }
+        }
+
         var end = StreamTermination()
         var finished = false
         var usage: Usage?

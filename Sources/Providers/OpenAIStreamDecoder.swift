@@ -2,38 +2,20 @@ import JSONCore
 
 /// Decodes OpenAI Chat Completions SSE (wire-formats §2.3): data-only events, `[DONE]` at the end.
 public struct OpenAIStreamDecoder: ProviderStreamDecoder {
-    var sse = SSEDecoder()
-    var state = State()
+    var core = SSEProviderDecoder<State>()
 
     public init() {}
 
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (StreamEvent) -> Void) {
-        guard !state.end.isTerminated else { return }
-        // Moved out so the SSE callback can mutate it while `sse` is being mutated.
-        var st = State()
-        swap(&st, &state)
-        defer { swap(&st, &state) }
-        do throws(SSEError) {
-            try sse.feed(bytes) { st.handle($0, emit) }
-        } catch {
-            st.end.fail(StreamTermination.malformed(.openai, error.message), emit)
-        }
-    }
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (StreamEvent) -> Void) { core.feed(bytes, emit) }
+    public mutating func finish(_ emit: (StreamEvent) -> Void) { core.finish(emit) }
 
-    public mutating func finish(_ emit: (StreamEvent) -> Void) {
-        guard !state.end.isTerminated else { return }
-        var st = State()
-        swap(&st, &state)
-        defer { swap(&st, &state) }
-        do throws(SSEError) {
-            try sse.finish { st.handle($0, emit) }
-        } catch {
-            st.end.fail(StreamTermination.malformed(.openai, error.message), emit)
-        }
-        st.end.fail(StreamTermination.incomplete(.openai, expected: "[DONE]"), emit)
-    }
+    struct State: SSEEventHandling {
+        static let provider = ProviderKind.openai
 
-    struct State {
+        mutating func bodyEnded(_ emit: (StreamEvent) -> Void) {
+            end.fail(StreamTermination.incomplete(.openai, expected: "[DONE]"), emit)
+        }
+
         var end = StreamTermination()
 
         mutating func handle(_ event: SSEEventView, _ emit: (StreamEvent) -> Void) {

@@ -95,8 +95,7 @@ struct NativeWire: ClientWire {
         w.beginObject()
         if let m = o.messageID { w.field("message_id", m) }
         if let c = o.conversationID { w.field("conversation_id", c) }
-        w.key("finish_reason")
-        if let f = o.finish { w.string(f.value) } else { w.null() }
+        w.field("finish_reason", o.finish?.value)
         w.key("usage")
         if let u = o.usage {
             w.beginObject()
@@ -107,8 +106,7 @@ struct NativeWire: ClientWire {
         } else {
             w.null()
         }
-        w.key("ttft_ms")
-        if let t = o.ttftMs { w.int(t) } else { w.null() }
+        w.field("ttft_ms", o.ttftMs)
         w.field("latency_ms", o.latencyMs)
         w.endObject()
         out = w.bytes

@@ -116,8 +116,8 @@ struct OpenAIWire: ClientWire {
         w.beginObject()
         w.field("message", message)
         w.field("type", type)
-        w.key("param"); if let param { w.string(param) } else { w.null() }
-        w.key("code"); if let code { w.string(code) } else { w.null() }
+        w.field("param", param)
+        w.field("code", code)
         w.endObject()
         w.endObject()
         return w.bytes

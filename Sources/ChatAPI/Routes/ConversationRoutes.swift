@@ -34,15 +34,15 @@ extension ChatService {
                 for c in page.items {
                     w.beginObject()
                     w.field("id", c.id)
-                    w.key("title"); if let t = c.title { w.string(t) } else { w.null() }
-                    w.key("model"); if let m = c.model { w.string(m) } else { w.null() }
+                    w.field("title", c.title)
+                    w.field("model", c.model)
                     w.field("created_at", c.createdAt)
                     w.field("updated_at", c.updatedAt)
                     w.field("message_count", c.messageCount)
                     w.endObject()
                 }
                 w.endArray()
-                w.key("next_cursor"); if let n = page.nextCursor { w.string(n) } else { w.null() }
+                w.field("next_cursor", page.nextCursor)
                 w.endObject()
                 r.respondJSON(status: 200, w.bytes)
             }
@@ -60,9 +60,9 @@ extension ChatService {
                 var w = JSONWriter()
                 w.beginObject()
                 w.field("id", d.conversation.id)
-                w.key("title"); if let t = d.conversation.title { w.string(t) } else { w.null() }
-                w.key("system"); if let s = d.conversation.systemPrompt { w.string(s) } else { w.null() }
-                w.key("model"); if let m = d.conversation.model { w.string(m) } else { w.null() }
+                w.field("title", d.conversation.title)
+                w.field("system", d.conversation.systemPrompt)
+                w.field("model", d.conversation.model)
                 w.field("created_at", d.conversation.createdAt)
                 w.field("updated_at", d.conversation.updatedAt)
                 w.key("messages")
@@ -72,23 +72,23 @@ extension ChatService {
                     w.field("id", m.id)
                     w.field("role", m.role.rawValue)
                     w.field("content", m.content)
-                    w.key("model"); if let v = m.model { w.string(v) } else { w.null() }
-                    w.key("provider"); if let v = m.provider { w.string(v) } else { w.null() }
+                    w.field("model", m.model)
+                    w.field("provider", m.provider)
                     w.field("status", m.status.rawValue)
-                    w.key("finish_reason"); if let v = m.finishReason { w.string(v) } else { w.null() }
+                    w.field("finish_reason", m.finishReason)
                     w.key("usage")
                     if let u = m.usage {
                         w.beginObject()
-                        w.key("prompt_tokens"); if let v = u.promptTokens { w.int(v) } else { w.null() }
-                        w.key("completion_tokens"); if let v = u.completionTokens { w.int(v) } else { w.null() }
-                        w.key("total_tokens"); if let v = u.totalTokens { w.int(v) } else { w.null() }
+                        w.field("prompt_tokens", u.promptTokens)
+                        w.field("completion_tokens", u.completionTokens)
+                        w.field("total_tokens", u.totalTokens)
                         w.endObject()
                     } else {
                         w.null()
                     }
-                    w.key("ttft_ms"); if let v = m.ttftMs { w.int(v) } else { w.null() }
-                    w.key("latency_ms"); if let v = m.latencyMs { w.int(v) } else { w.null() }
-                    w.key("error"); if let v = m.error { w.string(v) } else { w.null() }
+                    w.field("ttft_ms", m.ttftMs)
+                    w.field("latency_ms", m.latencyMs)
+                    w.field("error", m.error)
                     w.field("created_at", m.createdAt)
                     w.endObject()
                 }
