@@ -84,6 +84,7 @@ extension ChatAPIEndToEnd {
             let ownDel = try HTTPClient.request(port: relay.port, method: "DELETE", path: "/api/v1/conversations/\(id)",
                                                 headers: ["Authorization": "Bearer k1"])
             #expect(ownDel.status == 204)
+            #expect(ownDel.header("Content-Length") == nil, "a 204 must not carry Content-Length")
             #expect(try relay.get("/api/v1/conversations/\(id)", key: "k1").status == 404)
         }
     }

@@ -47,12 +47,14 @@ public final class HTTPResponder {
         self.status = status
         var h = headers
         for (n, v) in extraHeaders { h.add(n, v) }
-        h.replaceOrAdd("Content-Length", String(body.count))
+        // 204 and 304 carry no body and, for 204, must not carry Content-Length (RFC 9110 §8.6).
+        let bodyless = status == 204 || status == 304
+        if status != 204 { h.replaceOrAdd("Content-Length", String(body.count)) }
         let keep = c.shouldKeepAlive(after: head)
         h.replaceOrAdd("Connection", keep ? "keep-alive" : "close")
         scratch.removeAll(keepingCapacity: true)
         HTTPResponseHead(status: status, headers: h, versionMinor: head.versionMinor).serialize(into: &scratch)
-        let sendBody = head.method != .head && status != 204 && status != 304
+        let sendBody = head.method != .head && !bodyless
         if sendBody { scratch.append(contentsOf: body); bytesSent = body.count }
         scratch.withUnsafeBytes { c.tcp.write($0) }
         c.responseFinished(self, keepAlive: keep)
