@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CLinux
+import Synchronization
 
 /// A failed system call, with the call's name and errno, as a value rather than a crash.
 public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -69,12 +70,35 @@ public enum ProcessStats {
     public static func releaseFreeMemory() -> Bool { clinux_malloc_trim() == 1 }
 }
 
-/// Kernel randomness; used for ids and generated keys.
+/// Kernel randomness for ids and generated keys. Bytes come from getrandom(2) in 4 KiB refills
+/// handed out once each, so a request that needs a few ids costs no system call.
 public enum SecureRandom {
+    private static let pool = Mutex(RandomPool())
+
     public static func bytes(_ count: Int) -> [UInt8] {
+        guard count <= RandomPool.size / 4 else { return RandomPool.fresh(count) }
+        return pool.withLock { $0.take(count) }
+    }
+}
+
+private struct RandomPool {
+    static let size = 4096
+    private var buffer = [UInt8](repeating: 0, count: RandomPool.size)
+    private var used = RandomPool.size
+
+    static func fresh(_ count: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)
         let ok = out.withUnsafeMutableBytes { clinux_random($0.baseAddress, count) }
         precondition(ok == 0, "getrandom failed")  // only fails when the kernel has no entropy source at all
         return out
+    }
+
+    mutating func take(_ count: Int) -> [UInt8] {
+        if used + count > buffer.count {
+            buffer = RandomPool.fresh(RandomPool.size)
+            used = 0
+        }
+        defer { used += count }
+        return Array(buffer[used..<(used + count)])
     }
 }
