@@ -29,13 +29,10 @@ public enum Sockets {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
             }
         } else {
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = UInt16(port).bigEndian
-            let h = host == "localhost" ? "127.0.0.1" : host
-            guard inet_pton(AF_INET, h, &addr.sin_addr) == 1 else {
+            var addr: sockaddr_in
+            do { addr = try ipv4(host, port) } catch {
                 Syscall.close(fd)
-                throw SystemError("inet_pton(\(host))", code: EINVAL)
+                throw error
             }
             rc = withUnsafePointer(to: &addr) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -72,13 +69,10 @@ public enum Sockets {
     public static func startConnect(host: String, port: Int) throws(SystemError) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(clinux_SOCK_NONBLOCK_CLOEXEC), 0)
         guard fd >= 0 else { throw SystemError("socket") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(port).bigEndian
-        let h = host == "localhost" ? "127.0.0.1" : host
-        guard inet_pton(AF_INET, h, &addr.sin_addr) == 1 else {
+        var addr: sockaddr_in
+        do { addr = try ipv4(host, port) } catch {
             Syscall.close(fd)
-            throw SystemError("inet_pton(\(host))", code: EINVAL)
+            throw error
         }
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -90,6 +84,17 @@ public enum Sockets {
         }
         setNoDelay(fd)
         return fd
+    }
+
+    /// An IPv4 address literal (or `localhost`) and port.
+    private static func ipv4(_ host: String, _ port: Int) throws(SystemError) -> sockaddr_in {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        guard inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &addr.sin_addr) == 1 else {
+            throw SystemError("inet_pton(\(host))", code: EINVAL)
+        }
+        return addr
     }
 
     /// Pending error of a socket (SO_ERROR), 0 when none.
