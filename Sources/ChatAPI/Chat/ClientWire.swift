@@ -96,16 +96,7 @@ struct NativeWire: ClientWire {
         if let m = o.messageID { w.field("message_id", m) }
         if let c = o.conversationID { w.field("conversation_id", c) }
         w.field("finish_reason", o.finish?.value)
-        w.key("usage")
-        if let u = o.usage {
-            w.beginObject()
-            w.field("prompt_tokens", u.promptTokens)
-            w.field("completion_tokens", u.completionTokens)
-            w.field("total_tokens", u.totalTokens)
-            w.endObject()
-        } else {
-            w.null()
-        }
+        w.usage(o.usage.map { ($0.promptTokens, $0.completionTokens, $0.totalTokens) })
         w.field("ttft_ms", o.ttftMs)
         w.field("latency_ms", o.latencyMs)
         w.endObject()
@@ -126,4 +117,20 @@ struct NativeWire: ClientWire {
     }
 
     func completeResponse(_ outcome: TurnOutcome, text: String) -> [UInt8] { [] }
+}
+
+extension JSONWriter {
+    /// `"usage": {"prompt_tokens", "completion_tokens", "total_tokens"}` (api.md), or null when unknown.
+    mutating func usage(_ u: (prompt: Int?, completion: Int?, total: Int?)?) {
+        key("usage")
+        guard let u else {
+            null()
+            return
+        }
+        beginObject()
+        field("prompt_tokens", u.prompt)
+        field("completion_tokens", u.completion)
+        field("total_tokens", u.total)
+        endObject()
+    }
 }

@@ -76,16 +76,7 @@ extension ChatService {
                     w.field("provider", m.provider)
                     w.field("status", m.status.rawValue)
                     w.field("finish_reason", m.finishReason)
-                    w.key("usage")
-                    if let u = m.usage {
-                        w.beginObject()
-                        w.field("prompt_tokens", u.promptTokens)
-                        w.field("completion_tokens", u.completionTokens)
-                        w.field("total_tokens", u.totalTokens)
-                        w.endObject()
-                    } else {
-                        w.null()
-                    }
+                    w.usage(m.usage.map { ($0.promptTokens, $0.completionTokens, $0.totalTokens) })
                     w.field("ttft_ms", m.ttftMs)
                     w.field("latency_ms", m.latencyMs)
                     w.field("error", m.error)
