@@ -93,29 +93,24 @@ public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible
 
     /// `{"error":{"type":…,"message":…,"param":…}}`, the body of an error response (api.md).
     public func writeResponseBody(to out: inout [UInt8]) {
-        var w = JSONWriter(appendingTo: out)
-        w.beginObject()
-        w.key("error")
-        w.beginObject()
-        w.field("type", apiType)
-        w.field("message", message)
-        if let param { w.field("param", param) }
-        if let retryAfter { w.field("retry_after", retryAfter) }
-        w.endObject()
-        w.endObject()
-        out = w.bytes
+        writeError(to: &out) { w in if let param { w.field("param", param) } }
     }
 
     /// `{"error":{"type":…,"message":…,"status":…,"retry_after":…}}`, the data of an `event: error`
     /// frame sent once a stream has started (api.md).
     public func writeStreamErrorData(to out: inout [UInt8]) {
+        writeError(to: &out) { w in if let upstreamStatus { w.field("status", upstreamStatus) } }
+    }
+
+    /// The shared `{"error":{…}}` envelope; `extra` adds the one member the two shapes differ in.
+    private func writeError(to out: inout [UInt8], extra: (inout JSONWriter) -> Void) {
         var w = JSONWriter(appendingTo: out)
         w.beginObject()
         w.key("error")
         w.beginObject()
         w.field("type", apiType)
         w.field("message", message)
-        if let upstreamStatus { w.field("status", upstreamStatus) }
+        extra(&w)
         if let retryAfter { w.field("retry_after", retryAfter) }
         w.endObject()
         w.endObject()

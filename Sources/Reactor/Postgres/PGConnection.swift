@@ -376,21 +376,17 @@ public final class PGConnection: IOHandler {
     /// Fails the in-flight operation with `error`, releases the socket and the libpq handle,
     /// and reports `.failed`. Safe to call more than once.
     private func fail(_ error: PGError) {
-        switch state {
-        case .failed, .closed: return
-        default: break
-        }
-        release()
-        let operation = op
-        op = nil
-        state = .failed(error)
-        if let operation {
-            operation.completion(Array(repeating: .failure(error), count: operation.count))
-        }
+        end(in: .failed(error), failingWith: error)
     }
 
     /// Closes the connection; an in-flight operation fails with `.closed`.
     public func close() {
+        end(in: .closed, failingWith: .closed)
+    }
+
+    /// The one way a connection ends: release everything, settle on `final`, and fail the
+    /// operation in flight with `error`. A connection already failed or closed stays as it is.
+    private func end(in final: State, failingWith error: PGError) {
         switch state {
         case .failed, .closed: return
         default: break
@@ -398,9 +394,9 @@ public final class PGConnection: IOHandler {
         release()
         let operation = op
         op = nil
-        state = .closed
+        state = final
         if let operation {
-            operation.completion(Array(repeating: .failure(.closed), count: operation.count))
+            operation.completion(Array(repeating: .failure(error), count: operation.count))
         }
     }
 
