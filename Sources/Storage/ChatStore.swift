@@ -5,7 +5,7 @@ import Reactor
 /// Every statement filters by owner, so another key's conversation looks exactly like a missing
 /// one. Everything is callback-style on the pool's loop; each completion runs once, on the loop.
 /// Hot statements are named prepared statements (prepared once per connection).
-/// A chat turn costs two round trips: `beginTurn` (one pipeline) and `finalizeAssistantMessage`.
+/// A chat turn costs two round trips: `beginTurn` (one statement) and `finalizeAssistantMessage`.
 public final class ChatStore {
     public let pool: PGPool
     /// Largest page `listConversations` returns.
@@ -147,24 +147,46 @@ public final class ChatStore {
     }
 
     /// Writes the final text, status, usage and timings of an assistant message; false when the
-    /// message is missing or belongs to another owner.
+    /// message is missing or belongs to another owner. With `turn`, rows the database lost since
+    /// `beginTurn` (its commit does not wait for the flush) are written again: only when the
+    /// message is missing AND a pool connection was lost since, so a conversation the user deleted
+    /// meanwhile stays deleted.
     public func finalizeAssistantMessage(owner: String, id: String, text: String, status: MessageStatus,
                                          finishReason: String?, usage: TokenUsage?, ttftMs: Int?, latencyMs: Int?,
-                                         error: String?, completion: @escaping (Result<Bool, StoreError>) -> Void) {
+                                         error: String?, turn: TurnStart? = nil,
+                                         completion: @escaping (Result<Bool, StoreError>) -> Void) {
         guard isValidUUID(id) else { completion(.success(false)); return }
-        let params: [String?] = [id, owner, text, status.rawValue, finishReason,
+        let finals: [String?] = [text, status.rawValue, finishReason,
                                  usage?.promptTokens.map(String.init), usage?.completionTokens.map(String.init),
                                  usage?.totalTokens.map(String.init), ttftMs.map(String.init), latencyMs.map(String.init), error]
-        pool.query(SQL.finalizeMessage, params, prepared: "cr_msg_finalize") { r in
-            completion(r.map { $0.affectedRows > 0 }.mapError(StoreError.database))
+        pool.query(SQL.finalizeMessage, [id, owner] + finals, prepared: "cr_msg_finalize") { [self] r in
+            switch r {
+            case .failure(let e): completion(.failure(.database(e)))
+            case .success(let res) where res.affectedRows > 0: completion(.success(true))
+            case .success:
+                guard let turn, turn.assistantMessageID == id, pool.connectionLosses != turn.lossMark,
+                      let user = turn.userMessage else { completion(.success(false)); return }
+                let c = turn.conversation
+                let params: [String?] = [c.id, owner, c.title, c.systemPrompt, c.model, user.id, user.content, id,
+                                         turn.model, turn.provider] + finals
+                pool.query(SQL.restoreTurn, params, prepared: "cr_turn_restore") { r in
+                    completion(r.map { $0.affectedRows > 0 }.mapError(StoreError.database))
+                }
+            }
         }
     }
 
-    /// One chat turn's writes and reads in ONE pipeline round trip (one transaction): creates the
+    /// One chat turn's writes and reads in ONE round trip and one statement: creates the
     /// conversation (when `conversationID` is nil) or touches the existing one, stores the user
     /// message, opens the assistant message (`streaming`) and loads the history.
     /// `.notFound` when `conversationID` is missing or another owner's (then nothing is written).
     /// A new conversation's title defaults to the first 80 characters of the message.
+    ///
+    /// The transaction commits without waiting for its WAL flush (`synchronous_commit = off` for
+    /// it alone): the rows are visible at once, and become durable with the answer's own commit,
+    /// which waits for the flush of everything before it. That flush would otherwise sit between
+    /// the client's request and the upstream call. If the database loses them (a crash within
+    /// ~0.6 s), `finalizeAssistantMessage` writes the turn again, so the answer is not lost.
     public func beginTurn(owner: String, conversationID: String?, title: String? = nil, system: String?,
                           userText: String, model: String?, provider: String?,
                           completion: @escaping (Result<TurnStart, StoreError>) -> Void) {
@@ -173,29 +195,28 @@ public final class ChatStore {
         let convID = conversationID?.lowercased() ?? makeUUIDv4()
         let userID = makeUUIDv4()
         let assistantID = makeUUIDv4()
-        let first: PGQuery = isNew
-            ? PGQuery(SQL.insertConversation, [convID, owner, title ?? Self.defaultTitle(userText), system, model],
-                      prepared: "cr_conv_insert")
-            : PGQuery(SQL.touchConversation, [convID, owner, model], prepared: "cr_conv_touch")
-        pool.pipeline([
-            first,
-            PGQuery(SQL.insertUserMessage, [userID, convID, userText, owner], prepared: "cr_msg_user"),
-            PGQuery(SQL.insertAssistantMessage, [assistantID, convID, owner, model, provider], prepared: "cr_msg_assistant"),
-            PGQuery(SQL.selectMessages, [convID, owner, assistantID], prepared: "cr_msg_history"),
-        ]) { results in
-            var values: [PGResult] = []
-            for r in results {
-                switch r {
-                case .success(let v): values.append(v)
-                case .failure(let e): completion(.failure(.database(e))); return
-                }
+        let turn: PGQuery = isNew
+            ? PGQuery(SQL.beginNewTurn, [convID, owner, title ?? Self.defaultTitle(userText), system, model,
+                                         userID, userText, assistantID, provider], prepared: "cr_turn_new")
+            : PGQuery(SQL.beginNextTurn, [convID, owner, model, userID, userText, assistantID, provider],
+                      prepared: "cr_turn_next")
+        let lossMark = pool.connectionLosses
+        pool.pipeline([PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit"), turn]) { results in
+            guard results.count == 2 else { completion(.failure(.database(.client("short pipeline")))); return }
+            let res: PGResult
+            switch results[1] {
+            case .failure(let e): completion(.failure(.database(e))); return
+            case .success(let r): res = r
             }
-            guard values.count == 4, let conv = Self.conversation(values[0], 0) else {
-                completion(.failure(.notFound))
-                return
-            }
+            guard let conv = Self.conversation(res, 0) else { completion(.failure(.notFound)); return }
+            var history = isNew ? [] : Self.historyRows(res)
+            history.append(StoredMessage(
+                id: userID, conversationID: conv.id, role: .user, content: userText, model: nil, provider: nil,
+                status: .complete, finishReason: nil, usage: nil, ttftMs: nil, latencyMs: nil, error: nil,
+                createdAt: res.value(0, "user_created_at") ?? ""))
             completion(.success(TurnStart(conversation: conv, isNewConversation: isNew, userMessageID: userID,
-                                          assistantMessageID: assistantID, history: Self.messages(values[3]))))
+                                          assistantMessageID: assistantID, history: history, lossMark: lossMark,
+                                          model: model, provider: provider)))
         }
     }
 
@@ -232,6 +253,22 @@ public final class ChatStore {
     }
 }
 
+extension ChatStore {
+    /// The earlier messages `SQL.beginNextTurn` returns beside the conversation (columns `m_*`;
+    /// NULL when the conversation has none yet).
+    static func historyRows(_ r: PGResult) -> [StoredMessage] {
+        guard let cid = r.column("m_id"), let crole = r.column("m_role"), let ccontent = r.column("m_content"),
+              let cstatus = r.column("m_status"), let ccreated = r.column("m_created_at"), let cconv = r.column("id") else { return [] }
+        return r.rows.compactMap { row in
+            guard let id = row[cid], let conv = row[cconv], let role = row[crole].flatMap(MessageRole.init(rawValue:)),
+                  let status = row[cstatus].flatMap(MessageStatus.init(rawValue:)) else { return nil }
+            return StoredMessage(id: id, conversationID: conv, role: role, content: row[ccontent] ?? "", model: nil,
+                                 provider: nil, status: status, finishReason: nil, usage: nil, ttftMs: nil,
+                                 latencyMs: nil, error: nil, createdAt: row[ccreated] ?? "")
+        }
+    }
+}
+
 /// The SQL, in one place. Timestamps leave the database as ISO-8601 UTC with milliseconds.
 enum SQL {
     static func iso(_ column: String) -> String {
@@ -245,11 +282,6 @@ enum SQL {
     static let insertConversation = """
         INSERT INTO conversations (id, owner_key_hash, title, system_prompt, model)
         VALUES ($1::uuid, $2, $3, $4, $5) RETURNING \(conversationColumns)
-        """
-
-    static let touchConversation = """
-        UPDATE conversations SET updated_at = now(), model = coalesce($3, model)
-        WHERE id = $1::uuid AND owner_key_hash = $2 RETURNING \(conversationColumns)
         """
 
     static let selectConversation = """
@@ -289,6 +321,75 @@ enum SQL {
 
     static let insertAssistantMessage = insertMessage(role: "assistant", content: "''", status: "streaming", model: "$4::text",
                                                       provider: "$5::text", conversation: "$2", owner: "$3")
+
+    /// Makes the current (implicit) transaction commit without waiting for its WAL flush.
+    static let commitWithoutFlush = "SELECT set_config('synchronous_commit', 'off', true)"
+
+    /// A new conversation's first turn: $1 conversation, $2 owner, $3 title, $4 system, $5 model,
+    /// $6 user message id, $7 its text, $8 assistant message id, $9 provider. Returns the
+    /// conversation and the user message's time. The data-modifying CTEs all run, referenced or not.
+    static let beginNewTurn = """
+        WITH c AS (
+            INSERT INTO conversations (id, owner_key_hash, title, system_prompt, model)
+            VALUES ($1::uuid, $2, $3, $4, $5) RETURNING *),
+        t AS (SELECT clock_timestamp() AS ts),
+        n AS (
+            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, created_at, updated_at)
+            SELECT $6::uuid, $1::uuid, 'user', $7::text, 'complete', NULL, NULL, t.ts, t.ts FROM t
+            UNION ALL
+            SELECT $8::uuid, $1::uuid, 'assistant', '', 'streaming', $5::text, $9::text,
+                   t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t)
+        SELECT c.id::text AS id, c.title, c.system_prompt, c.model, \(iso("c.created_at")) AS created_at,
+               \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at
+        FROM c, t
+        """
+
+    /// A further turn: $1 conversation, $2 owner, $3 model, $4 user message id, $5 its text,
+    /// $6 assistant message id, $7 provider. Returns one row per earlier message (columns `m_*`,
+    /// oldest first; one row of NULLs when there is none) beside the conversation's columns, and
+    /// no row when the conversation is missing or another owner's (then nothing is written). The
+    /// new rows are placed strictly after the conversation's latest message, so (created_at, id)
+    /// keeps the order.
+    static let beginNextTurn = """
+        WITH c AS (
+            UPDATE conversations SET updated_at = now(), model = coalesce($3, model)
+            WHERE id = $1::uuid AND owner_key_hash = $2 RETURNING *),
+        t AS (SELECT greatest(clock_timestamp(), (SELECT max(m.created_at) + interval '1 microsecond'
+                                                  FROM messages m WHERE m.conversation_id = $1::uuid)) AS ts),
+        n AS (
+            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, created_at, updated_at)
+            SELECT $4::uuid, c.id, 'user', $5::text, 'complete', NULL, NULL, t.ts, t.ts FROM c, t
+            UNION ALL
+            SELECT $6::uuid, c.id, 'assistant', '', 'streaming', $3::text, $7::text,
+                   t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM c, t)
+        SELECT c.id::text AS id, c.title, c.system_prompt, c.model, \(iso("c.created_at")) AS created_at,
+               \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at,
+               m.id::text AS m_id, m.role AS m_role, m.content AS m_content, m.status AS m_status,
+               \(iso("m.created_at")) AS m_created_at
+        FROM c CROSS JOIN t LEFT JOIN messages m ON m.conversation_id = c.id
+        ORDER BY m.created_at, m.id
+        """
+
+    /// Writes a turn again after the database lost it: the conversation and user message when
+    /// missing, and the assistant message with its final values ($11–$19, as in `finalizeMessage`
+    /// $3–$11). $1 conversation, $2 owner, $3 title, $4 system, $5 model, $6 user message id,
+    /// $7 its text, $8 assistant message id, $9 model, $10 provider.
+    static let restoreTurn = """
+        WITH c AS (
+            INSERT INTO conversations (id, owner_key_hash, title, system_prompt, model)
+            VALUES ($1::uuid, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING),
+        t AS (SELECT greatest(clock_timestamp(), (SELECT max(m.created_at) + interval '1 microsecond'
+                                                  FROM messages m WHERE m.conversation_id = $1::uuid)) AS ts),
+        u AS (
+            INSERT INTO messages (id, conversation_id, role, content, status, created_at, updated_at)
+            SELECT $6::uuid, $1::uuid, 'user', $7::text, 'complete', t.ts, t.ts FROM t
+            ON CONFLICT (id) DO NOTHING)
+        INSERT INTO messages (id, conversation_id, role, content, status, model, provider, finish_reason, prompt_tokens,
+                              completion_tokens, total_tokens, ttft_ms, latency_ms, error, created_at, updated_at)
+        SELECT $8::uuid, $1::uuid, 'assistant', $11, $12, $9, $10, $13, $14::int, $15::int, $16::int, $17::int,
+               $18::int, $19, t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t
+        ON CONFLICT (id) DO NOTHING
+        """
 
     static let finalizeMessage = """
         UPDATE messages m SET content = $3, status = $4, finish_reason = $5, prompt_tokens = $6::int,

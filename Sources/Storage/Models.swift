@@ -73,8 +73,18 @@ public struct TurnStart: Sendable, Equatable {
     /// The assistant row opened with status `streaming`; finalize it with `finalizeAssistantMessage`.
     public var assistantMessageID: String
     /// Every stored message of the conversation oldest first, including the new user message and
-    /// excluding the just-opened assistant row.
+    /// excluding the just-opened assistant row. Loaded for the upstream request, so only id, role,
+    /// content, status and created_at are filled in.
     public var history: [StoredMessage]
+    /// The pool's `connectionLosses` when the turn was stored. The turn's rows are committed without
+    /// waiting for the WAL flush; if the database went away since, they may be gone when the answer
+    /// is finalized, and `finalizeAssistantMessage` writes them again.
+    public var lossMark: Int
+    /// The model and provider the assistant message was opened with.
+    public var model: String?
+    public var provider: String?
+    /// The new user message (the last entry of `history`).
+    public var userMessage: StoredMessage? { history.last }
 }
 
 /// A page of the conversation list.

@@ -59,7 +59,7 @@ extension StorageTests {
             #expect(t2.history.map(\.role) == [.user, .assistant, .user])
 
             // Another owner cannot continue it, and nothing is written.
-            let stranger = try f.wait { f.store.beginTurn(owner: uniqueOwner(), conversationID: t1.conversation.id, system: nil, userText: "intrude", model: nil, provider: nil, completion: $0) }
+            let stranger = f.wait { f.store.beginTurn(owner: uniqueOwner(), conversationID: t1.conversation.id, system: nil, userText: "intrude", model: nil, provider: nil, completion: $0) }
             #expect(isStoreError(stranger, .notFound))
             let n = try f.wait { f.store.messageCount(owner: owner, conversationID: t1.conversation.id, completion: $0) }?.get()
             #expect(n == 4)  // 2 turns × (user + assistant)
@@ -118,6 +118,38 @@ extension StorageTests {
             let left = f.sql("SELECT count(*) FROM messages WHERE conversation_id = $1::uuid", [t.conversation.id])
             #expect(left?.rows.first?.first ?? nil == "0")
             #expect(try f.wait { f.store.deleteConversation(owner: owner, id: t.conversation.id, completion: $0) }?.get() == false)
+        }
+
+        @Test func finalizeWritesBackATurnTheDatabaseLost() throws {
+            let f = try Fixture(size: 2)
+            guard let pg = f.cluster.embedded else { return }  // needs our own cluster to restart
+            let owner = uniqueOwner()
+            let t = try #require(try f.wait { f.store.beginTurn(owner: owner, conversationID: nil, system: "sys", userText: "lost question", model: "m1", provider: "mock", completion: $0) }?.get())
+            // What a crash before the WAL flush leaves: a restarted server without the turn's rows.
+            try pg.stop(mode: .immediate)
+            #expect(f.waitHealthy(false, seconds: 10))
+            _ = try pg.start()
+            #expect(f.waitHealthy(true, seconds: 20))
+            _ = f.sql("DELETE FROM conversations WHERE id = $1::uuid", [t.conversation.id])
+            #expect(f.pool.connectionLosses != t.lossMark)
+            let stored = try f.wait { f.store.finalizeAssistantMessage(owner: owner, id: t.assistantMessageID, text: "kept answer", status: .complete, finishReason: "stop", usage: TokenUsage(promptTokens: 1, completionTokens: 2, totalTokens: 3), ttftMs: 5, latencyMs: 9, error: nil, turn: t, completion: $0) }?.get()
+            #expect(stored == true)
+            let d = try #require(try f.wait { f.store.getConversation(owner: owner, id: t.conversation.id, completion: $0) }?.get() ?? nil)
+            #expect(d.conversation.title == "lost question" && d.conversation.systemPrompt == "sys")
+            #expect(d.messages.map(\.content) == ["lost question", "kept answer"])
+            #expect(d.messages.map(\.role) == [.user, .assistant])
+            let a = d.messages[1]
+            #expect(a.status == .complete && a.model == "m1" && a.provider == "mock" && a.usage?.totalTokens == 3 && a.latencyMs == 9)
+        }
+
+        @Test func finalizeDoesNotBringBackAConversationTheUserDeleted() throws {
+            let f = try Fixture()
+            let owner = uniqueOwner()
+            let t = try #require(try f.wait { f.store.beginTurn(owner: owner, conversationID: nil, system: nil, userText: "forget me", model: nil, provider: nil, completion: $0) }?.get())
+            #expect(try f.wait { f.store.deleteConversation(owner: owner, id: t.conversation.id, completion: $0) }?.get() == true)
+            let stored = try f.wait { f.store.finalizeAssistantMessage(owner: owner, id: t.assistantMessageID, text: "late answer", status: .complete, finishReason: "stop", usage: nil, ttftMs: nil, latencyMs: nil, error: nil, turn: t, completion: $0) }?.get()
+            #expect(stored == false)
+            #expect(try f.wait { f.store.getConversation(owner: owner, id: t.conversation.id, completion: $0) }?.get() ?? nil == nil)
         }
 
         @Test func startUpSweepMarksStreamingAsInterrupted() throws {

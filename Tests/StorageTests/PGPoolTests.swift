@@ -121,8 +121,13 @@ extension StorageTests {
             _ = try pg.start()
             #expect(f.waitHealthy(true, seconds: 20))
             print("[StorageTests] down → healthy again in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
+            // The turn's first commit did not wait for its flush; finalizing after the crash keeps
+            // the turn whole either way (the rows survived, or they are written again).
+            #expect(f.pool.connectionLosses != t.lossMark)
+            let stored = try f.wait { f.store.finalizeAssistantMessage(owner: owner, id: t.assistantMessageID, text: "after", status: .complete, finishReason: "stop", usage: nil, ttftMs: nil, latencyMs: nil, error: nil, turn: t, completion: $0) }?.get()
+            #expect(stored == true)
             let d = try f.wait { f.store.getConversation(owner: owner, id: t.conversation.id, completion: $0) }?.get() ?? nil
-            #expect(d?.messages.count == 2)
+            #expect(d?.messages.map(\.content) == ["durable", "after"])
             #expect(f.sql("SELECT 1") != nil)
         }
 

@@ -8,7 +8,17 @@ import Storage
 struct TurnStorage {
     let store: ChatStore
     let owner: String
+    /// What `beginTurn` stored, kept until the answer is final in case the database lost it; of
+    /// the history only the new user message is kept (the rest went upstream already).
     let start: TurnStart
+
+    init(store: ChatStore, owner: String, start: TurnStart) {
+        self.store = store
+        self.owner = owner
+        var kept = start
+        if kept.history.count > 1 { kept.history = Array(kept.history.suffix(1)) }
+        self.start = kept
+    }
 }
 
 /// One chat turn from request to stored answer. It owns the upstream stream, the ping timer and
@@ -228,11 +238,12 @@ final class ChatTurn: UpstreamStreamDelegate {
         let o = outcomeBase
         let u = usage.map { TokenUsage(promptTokens: $0.promptTokens, completionTokens: $0.completionTokens, totalTokens: $0.totalTokens) }
         // The write captures values only, so it can be repeated after this turn is gone.
-        let store = storage.store, owner = storage.owner, id = storage.start.assistantMessageID, text = answer
+        let store = storage.store, owner = storage.owner, turn = storage.start, id = turn.assistantMessageID, text = answer
         let finishValue = finish?.value
         let write: ChatService.AnswerWrite = { done in
             store.finalizeAssistantMessage(owner: owner, id: id, text: text, status: status, finishReason: finishValue,
-                                           usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error, completion: done)
+                                           usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error,
+                                           turn: turn, completion: done)
         }
         write { [self] result in
             if case .failure(let e) = result {

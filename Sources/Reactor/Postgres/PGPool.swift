@@ -43,6 +43,9 @@ public final class PGPool {
     public var maxBackoffMillis: Int64 = 5_000
     /// The most recent connection error, for health output and `.unavailable` messages.
     public private(set) var lastError: PGError?
+    /// Connections that failed or dropped so far. A write that skipped its WAL flush can only have
+    /// been lost by the database if this moved since (a server crash ends every session).
+    public private(set) var connectionLosses = 0
     /// Called when `isHealthy` changes (logs, metrics).
     public var onHealthChange: ((Bool) -> Void)?
 
@@ -175,6 +178,7 @@ public final class PGPool {
             }
         case .failed(let e):
             lastError = e
+            connectionLosses += 1
             let delay = slot.backoffMillis
             slot.backoffMillis = min(slot.backoffMillis * 2, maxBackoffMillis)
             slot.reconnectTimer = loop.schedule(afterMillis: delay) { [weak self, unowned slot] in
