@@ -60,7 +60,7 @@ final class ChatTurn: UpstreamStreamDelegate {
         responder.onWritabilityChanged = { [unowned self] writable in
             if writable { self.upstream?.resume() } else { self.upstream?.pause() }
         }
-        context?.timing.upstreamStarted()
+        context?.timing.upstreamStarted(streamed: wire.isStreaming)
         switch service.makeUpstream(request, route: route, delegate: self) {
         case .success(let u):
             upstream = u

@@ -6,12 +6,17 @@ struct RequestTiming {
     /// Database work before the upstream call (storing the user message, reading the history).
     var databaseNanos: UInt64 = 0
     var upstreamStartedAt: UInt64 = 0
+    /// A streamed answer waits for the provider's status only; a non-streamed one for its whole stream.
+    var upstreamStreamed = true
     /// The provider answered with its HTTP status.
     var upstreamAnsweredAt: UInt64 = 0
     /// The provider's stream ended (for a non-streamed answer, the gateway waited until then).
     var upstreamEndedAt: UInt64 = 0
 
-    mutating func upstreamStarted() { upstreamStartedAt = monotonicNanos() }
+    mutating func upstreamStarted(streamed: Bool) {
+        upstreamStartedAt = monotonicNanos()
+        upstreamStreamed = streamed
+    }
     mutating func upstreamAnswered() { if upstreamAnsweredAt == 0 { upstreamAnsweredAt = monotonicNanos() } }
     mutating func upstreamEnded() {
         if upstreamEndedAt == 0 { upstreamEndedAt = monotonicNanos() }
@@ -31,8 +36,8 @@ enum ServerTiming {
         var waited: UInt64 = 0
         var upstream: UInt64?
         if let t, t.upstreamStartedAt != 0, t.upstreamStartedAt <= headAt {
-            var waitEnd = headAt
-            if t.upstreamEndedAt != 0 && t.upstreamEndedAt < waitEnd { waitEnd = t.upstreamEndedAt }
+            let awaited = t.upstreamStreamed ? t.upstreamAnsweredAt : t.upstreamEndedAt
+            let waitEnd = awaited != 0 && awaited < headAt ? awaited : headAt
             waited = waitEnd &- t.upstreamStartedAt
             if t.upstreamAnsweredAt != 0 && t.upstreamAnsweredAt <= headAt { upstream = t.upstreamAnsweredAt &- t.upstreamStartedAt }
         }
