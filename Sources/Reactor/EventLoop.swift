@@ -35,6 +35,9 @@ public final class EventLoop {
     public private(set) var now: UInt64
     /// Called for `.drain` messages; the server installs it.
     public var onDrainRequest: (() -> Void)?
+    /// The object that runs on this loop (a server worker), so a closure posted from another
+    /// thread through `LoopHandle.run` can reach it without capturing anything non-Sendable.
+    public weak var owner: AnyObject?
     /// One receive buffer per loop: sockets read into it and copy out only what arrived, so no
     /// per-connection read window is allocated or zero-filled.
     public let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)

@@ -24,6 +24,8 @@ final class ChatService {
     /// Scratch for building one frame at a time: the loop is single-threaded and every frame is
     /// copied into its connection's buffer at once, so one buffer serves every turn.
     var frame: [UInt8] = []
+    /// Provider outcomes, time to first token and tokens relayed, counted by the turns.
+    let upstreamMetrics = UpstreamMetrics()
 
     init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, multi: CurlMulti, logger: Logger) {
         self.loop = loop

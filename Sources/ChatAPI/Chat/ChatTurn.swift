@@ -44,6 +44,7 @@ final class ChatTurn: UpstreamStreamDelegate {
     private let startedAt: UInt64
 
     private var headersSent = false
+    private var upstreamAccepted = false
     private var clientGone = false
     private var ended = false
     private var pingTimer: TimerID?
@@ -69,10 +70,12 @@ final class ChatTurn: UpstreamStreamDelegate {
         responder.onWritabilityChanged = { [unowned self] writable in
             if writable { self.upstream?.resume() } else { self.upstream?.pause() }
         }
+        context?.timing.upstreamStarted(streamed: wire.isStreaming)
         switch service.makeUpstream(request, route: route, delegate: self) {
         case .success(let u):
             upstream = u
         case .failure(let e):
+            service.upstreamMetrics.ended(route.provider, error: e, accepted: false)
             fail(e)
             return
         }
@@ -126,6 +129,8 @@ final class ChatTurn: UpstreamStreamDelegate {
     func upstreamDidStart() {
         // The provider accepted the request: the client's head goes out now, and from here
         // failures (including a first-token timeout) travel as an `error` event.
+        upstreamAccepted = true
+        context?.timing.upstreamAnswered()
         sendHeaders()
     }
 
@@ -133,8 +138,13 @@ final class ChatTurn: UpstreamStreamDelegate {
         switch event {
         case .text(let text):
             guard !text.isEmpty else { return }
-            if firstTokenAt == nil { firstTokenAt = monotonicNanos() }
+            if firstTokenAt == nil {
+                let now = monotonicNanos()
+                firstTokenAt = now
+                service.upstreamMetrics.firstToken(route.provider, afterNanos: now &- startedAt)
+            }
             tokens += 1
+            if !clientGone { service.upstreamMetrics.tokenRelayed(route.provider) }
             answer += text
             guard wire.isStreaming, !clientGone else { return }
             if !headersSent { sendHeaders() }
@@ -154,6 +164,8 @@ final class ChatTurn: UpstreamStreamDelegate {
 
     func upstreamDidEnd(_ error: ProviderError?) {
         upstream = nil
+        context?.timing.upstreamEnded()
+        service.upstreamMetrics.ended(route.provider, error: error, accepted: upstreamAccepted)
         if let error {
             fail(error)
         } else {
@@ -168,6 +180,7 @@ final class ChatTurn: UpstreamStreamDelegate {
         cancelTimers()
         guard !ended else { return }
         if cancelOnDisconnect || storage == nil {
+            if upstream != nil { service.upstreamMetrics.cancelled(route.provider) }
             upstream?.cancel()
             upstream = nil
             complete(status: .cancelled, error: nil)
@@ -180,6 +193,7 @@ final class ChatTurn: UpstreamStreamDelegate {
     /// The server is shutting down: end the stream with an error event and store what arrived.
     func abort(_ message: String) {
         guard !ended else { return }
+        if upstream != nil { service.upstreamMetrics.cancelled(route.provider) }
         upstream?.cancel()
         upstream = nil
         fail(ProviderError(.upstreamError, message))

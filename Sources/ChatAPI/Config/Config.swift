@@ -32,6 +32,8 @@ public struct Config: Sendable {
     public var dbPool = 4
     public var apiKeys: [String] = []
     public var corsOrigins: [String] = []
+    /// Bearer token /metrics requires; nil: /metrics is open (keep it on a private network then).
+    public var metricsToken: String?
     public var openAIKey: String?
     public var anthropicKey: String?
     public var googleKey: String?

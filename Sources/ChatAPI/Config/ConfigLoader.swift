@@ -9,6 +9,9 @@ public enum ConfigLoader {
     usage: chatrelay [--host H] [--port P] [--workers N] [--data-dir DIR] [--database-url URL]
                      [--log-level L] [--log-format json|text]
     Every setting is also an environment variable; see the README's configuration table.
+    Secrets (CHAT_API_KEYS, CHAT_METRICS_TOKEN, provider keys) are set only in the environment or .env,
+    never as flags, so they do not show in the process list. CHAT_METRICS_TOKEN, when set, is the
+    bearer token GET /metrics requires (visible ASCII, no spaces, 16 to 512 characters).
     """
 
     /// Flags and the variables they stand for.
@@ -106,6 +109,13 @@ public enum ConfigLoader {
         if let n = try int("CHAT_DB_POOL", 1...256) { c.dbPool = n }
         c.apiKeys = list("CHAT_API_KEYS")
         c.corsOrigins = list("CORS_ORIGINS")
+        if let t = str("CHAT_METRICS_TOKEN") {
+            // It travels in an Authorization header: visible ASCII only; long enough not to be guessed.
+            guard (16...512).contains(t.utf8.count), t.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw ConfigError(setting: "CHAT_METRICS_TOKEN", value: "…", allowed: "16 to 512 visible ASCII characters without spaces")
+            }
+            c.metricsToken = t
+        }
         c.openAIKey = str("OPENAI_API_KEY")
         c.anthropicKey = str("ANTHROPIC_API_KEY")
         c.googleKey = str("GOOGLE_API_KEY") ?? str("GEMINI_API_KEY")

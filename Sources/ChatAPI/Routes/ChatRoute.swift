@@ -1,6 +1,7 @@
 import HTTP
 import JSONCore
 import Providers
+import Reactor
 import Storage
 
 /// POST /api/v1/chat: one turn of a stored conversation, streamed as ChatRelay SSE events.
@@ -44,8 +45,10 @@ extension ChatService {
         }
         guard pool.isHealthy else { return databaseUnavailable(r) }
         // The user message is durable before the upstream call starts.
+        let databaseStartedAt = monotonicNanos()
         store.beginTurn(owner: owner, conversationID: body.conversationID, system: body.system, userText: body.message,
                         model: route.model, provider: route.provider.rawValue) { [self] result in
+            (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
             switch result {
             case .failure(.notFound):
                 r.respondError(status: 404, type: "not_found", message: "conversation not found", param: "conversation_id")

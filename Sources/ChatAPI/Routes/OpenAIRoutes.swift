@@ -116,8 +116,10 @@ extension ChatService {
         }
         guard pool.isHealthy else { return databaseUnavailable(r, shape: .openAI) }
         let system = body.request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
+        let databaseStartedAt = monotonicNanos()
         store.beginTurn(owner: owner, conversationID: existing, system: system.isEmpty ? nil : system, userText: body.lastUserText,
                         model: route.model, provider: route.provider.rawValue) { [self] result in
+            (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
             switch result {
             case .failure(.notFound):
                 r.respond(ClientError(status: 404, type: "not_found", message: "conversation not found", param: "X-Conversation-Id"), shape: .openAI)

@@ -86,6 +86,7 @@ public enum Application {
             handles.append(h)
             threads.append(t)
         }
+        shared.workers.publish(handles)
         let startupMs = Double(monotonicNanos() - startNanos) / 1e6
         startup.info("listening", [("host", .string(config.host)), ("port", .int(port)), ("workers", .int(config.workers)),
                                    ("version", .string(version)), ("startup_ms", .double(startupMs))])

@@ -10,6 +10,8 @@ final class RequestContext {
     var ttftMs: Double?
     var tokens: Int?
     var error: String?
+    /// Marks for the Server-Timing header.
+    var timing = RequestTiming()
 
     init(requestID: String) { self.requestID = requestID }
 

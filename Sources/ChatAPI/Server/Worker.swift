@@ -13,6 +13,10 @@ public struct SharedState: Sendable {
     /// libpq conninfo or URL of the database every worker's pool connects to.
     public let conninfo: String
     public let keys: APIKeys
+    /// Every worker's loop, for /metrics to ask the others for their numbers.
+    public let workers = WorkerDirectory()
+    /// Wall-clock start (process_start_time_seconds).
+    public let startedAtWallSeconds: Double
 
     public init(config: Config, version: String, conninfo: String, keys: APIKeys, startedAtNanos: UInt64 = monotonicNanos()) {
         self.config = config
@@ -20,6 +24,7 @@ public struct SharedState: Sendable {
         self.conninfo = conninfo
         self.keys = keys
         self.startedAtNanos = startedAtNanos
+        startedAtWallSeconds = Double(wallClockMillis()) / 1000 - Double(monotonicNanos() &- startedAtNanos) / 1e9
     }
 }
 
@@ -37,6 +42,9 @@ public final class Worker {
     let multi: CurlMulti
     private let cors: CORSPolicy
     private var drainTimer: TimerID?
+    /// Created on first use, after the routes exist (their patterns are its labels).
+    lazy var metrics = WorkerMetrics(routePatterns: router.patterns, upstream: service.upstreamMetrics)
+    let metricsCollection: MetricsCollection
 
     public init(index: Int, shared: SharedState, listeningFD: Int32) throws(SystemError) {
         self.index = index
@@ -56,8 +64,11 @@ public final class Worker {
         multi = m
         service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, multi: m, logger: logger)
         self.listeningFD = listeningFD
+        metricsCollection = MetricsCollection(loop: loop)
         installRoutes()
         installAccessLog()
+        installMetricsHooks()
+        loop.owner = self
         pool.onHealthChange = { [unowned self] healthy in
             if healthy { self.logger.info("database reachable") } else { self.logger.error("database unavailable") }
             if healthy { self.startAccepting() }
@@ -119,6 +130,7 @@ public final class Worker {
         router.add(.get, "/api/v1/models") { req, _, r in s.models(req, r) }
         router.add(.post, "/v1/chat/completions") { req, _, r in s.openAIChat(req, r) }
         router.add(.get, "/v1/models") { req, _, r in s.openAIModels(req, r) }
+        installMetricsRoute()
         let cors = self.cors
         router.preflight = { req, r in cors.isEnabled && cors.handlePreflight(req, r) }
     }
@@ -132,7 +144,9 @@ public final class Worker {
             cors.addHeaders(for: r.head, to: &r.extraHeaders)
         }
         server.onResponseComplete = { [unowned self] r in
-            let micros = (monotonicNanos() - r.startedAt + 500) / 1000
+            let now = monotonicNanos()
+            self.metrics.requestCompleted(r, now: now)
+            let micros = (now - r.startedAt + 500) / 1000
             let ctx = r.context as? RequestContext
             var extra: [(String, Logger.Value)] = []
             if let ctx, ctx.model != nil {

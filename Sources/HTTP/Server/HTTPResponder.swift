@@ -23,6 +23,13 @@ public final class HTTPResponder {
     /// Whatever the application attaches to this request (its log context).
     public var context: AnyObject?
     public let startedAt: UInt64
+    /// When the response head went out (0 until then), for Server-Timing and metrics.
+    public private(set) var headWrittenAt: UInt64 = 0
+    /// Index of the route pattern the path matched (`Router.patterns`), or -1: a bounded label for metrics.
+    public var routeIndex = -1
+    /// Appends raw header lines ("Name: value\r\n") to the head as it is written: for values that
+    /// can only be known then (Server-Timing). Installed per server, like `onComplete`.
+    public var onHeadWrite: ((HTTPResponder, inout [UInt8]) -> Void)?
 
     weak var connection: HTTPServerConnection?
     private var chunked = false
@@ -52,8 +59,7 @@ public final class HTTPResponder {
         if status != 204 { h.replaceOrAdd("Content-Length", String(body.count)) }
         let keep = c.shouldKeepAlive(after: head)
         h.replaceOrAdd("Connection", keep ? "keep-alive" : "close")
-        scratch.removeAll(keepingCapacity: true)
-        HTTPResponseHead(status: status, headers: h, versionMinor: head.versionMinor).serialize(into: &scratch)
+        writeHead(status: status, headers: h)
         let sendBody = head.method != .head && !bodyless
         if sendBody { scratch.append(contentsOf: body); bytesSent = body.count }
         scratch.withUnsafeBytes { c.tcp.write($0) }
@@ -86,10 +92,21 @@ public final class HTTPResponder {
         } else {
             h.replaceOrAdd("Connection", "close")  // HTTP/1.0: the end of the body is the close
         }
-        scratch.removeAll(keepingCapacity: true)
-        HTTPResponseHead(status: status, headers: h, versionMinor: head.versionMinor).serialize(into: &scratch)
+        writeHead(status: status, headers: h)
         scratch.withUnsafeBytes { c.tcp.write($0) }
         if head.method == .head { endStream() }
+    }
+
+    /// Serializes the head into `scratch`, letting `onHeadWrite` add its lines before the blank line.
+    private func writeHead(status: Int, headers: HTTPHeaders) {
+        headWrittenAt = monotonicNanos()
+        scratch.removeAll(keepingCapacity: true)
+        HTTPResponseHead(status: status, headers: headers, versionMinor: head.versionMinor).serialize(into: &scratch)
+        guard let hook = onHeadWrite else { return }
+        scratch.removeLast(2)  // the blank line that ends the head
+        hook(self, &scratch)
+        scratch.append(13)
+        scratch.append(10)
     }
 
     /// Writes part of a streamed body. Returns false when the client is gone.

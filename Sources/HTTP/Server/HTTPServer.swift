@@ -18,6 +18,9 @@ public final class HTTPServer {
     /// Installed as every responder's `onComplete` (access logs): one closure for the server
     /// instead of one allocated per request in `onRequestStart`.
     public var onResponseComplete: ((HTTPResponder) -> Void)?
+    /// Installed as every responder's `onHeadWrite` (Server-Timing): raw header lines appended
+    /// to each response head as it is written.
+    public var onResponseHead: ((HTTPResponder, inout [UInt8]) -> Void)?
     /// Called for requests refused by the parser (no responder exists for them).
     public var onParseFailure: ((Int, Int) -> Void)?
 
@@ -63,12 +66,14 @@ public final class HTTPServer {
     /// Past the connection limit: one best-effort 503 with Retry-After, then close. The socket is
     /// fresh, so a single non-blocking send of a small response either fits or is dropped.
     private func refuse(_ fd: Int32) {
+        let began = monotonicNanos()
         let body = ErrorBody.json(type: "overloaded", message: "too many connections")
         var h = HTTPHeaders()
         h.add("Content-Type", "application/json")
         h.add("Retry-After", "1")
         h.add("Connection", "close")
         h.add("Content-Length", String(body.count))
+        h.add("Server-Timing", ServerTimingFormat.gatewayOnly(monotonicNanos() &- began))
         var out: [UInt8] = []
         HTTPResponseHead(status: 503, headers: h, versionMinor: 1).serialize(into: &out)
         out.append(contentsOf: body)

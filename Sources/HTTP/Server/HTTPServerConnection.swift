@@ -90,6 +90,8 @@ final class HTTPServerConnection: TCPConnectionDelegate {
     }
 
     private func processBuffer() {
+        // For the Server-Timing of a refused request: a clock read per read event, not per byte.
+        let began = monotonicNanos()
         while isOpen && current == nil && !tcp.readBuffer.isEmpty {
             let (consumed, result) = tcp.readBuffer.withUnreadBytes { parser.parse($0) }
             tcp.readBuffer.consume(consumed)
@@ -99,7 +101,7 @@ final class HTTPServerConnection: TCPConnectionDelegate {
                 if !timerIsHeader || timer == nil { armHeaderTimer() }
                 if tcp.readBuffer.count > 0 && consumed == 0 && tcp.readBuffer.count >= server.config.connectionLimits.maxReadBuffer {
                     // The parser wants more than the read buffer may hold: only a body can do that.
-                    fail(HTTPParseError(status: 413, message: "request body too large"))
+                    fail(HTTPParseError(status: 413, message: "request body too large"), began: began)
                 }
                 if readEnded { close() }
                 return
@@ -114,7 +116,7 @@ final class HTTPServerConnection: TCPConnectionDelegate {
                 cancelHeaderTimer()
                 dispatch(request)
             case .failed(let error):
-                fail(error)
+                fail(error, began: began)
                 return
             }
         }
@@ -124,13 +126,14 @@ final class HTTPServerConnection: TCPConnectionDelegate {
     private func dispatch(_ request: HTTPRequest) {
         let responder = HTTPResponder(head: request.head, connection: self)
         responder.onComplete = server.onResponseComplete
+        responder.onHeadWrite = server.onResponseHead
         current = responder
         server.requestStarted(responder)
         // The next pipelined request waits; stop reading if the buffer is already full of them.
         server.router.handle(request, responder)
     }
 
-    private func fail(_ error: HTTPParseError) {
+    private func fail(_ error: HTTPParseError, began: UInt64) {
         cancelTimer()
         server.countParseError()
         var h = HTTPHeaders()
@@ -138,6 +141,7 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         h.add("Connection", "close")
         let body = ErrorBody.json(type: ErrorBody.type(forStatus: error.status), message: error.message)
         h.add("Content-Length", String(body.count))
+        h.add("Server-Timing", ServerTimingFormat.gatewayOnly(monotonicNanos() &- began))
         var out: [UInt8] = []
         HTTPResponseHead(status: error.status, headers: h, versionMinor: 1).serialize(into: &out)
         out.append(contentsOf: body)

@@ -16,9 +16,14 @@ public final class Router {
         let handler: HTTPHandler
         /// For a pattern without `{params}`: the path it matches, in canonical form ("/a/b").
         let staticPath: String?
+        /// Index of the pattern in `patterns`.
+        let patternIndex: Int
     }
 
     private var routes: [Route] = []
+    /// The distinct route patterns in the order added: a request's `routeIndex` points here, so
+    /// metrics label requests by pattern (bounded) instead of by path (one label per id).
+    public private(set) var patterns: [String] = []
     /// Runs before routing when set (CORS pre-flights, auth); returning true means "handled".
     public var preflight: ((HTTPRequest, HTTPResponder) -> Bool)?
 
@@ -27,8 +32,15 @@ public final class Router {
     public func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping HTTPHandler) {
         let segments = pattern.split(separator: "/")
         let isStatic = !segments.contains { $0.first == "{" && $0.last == "}" }
+        let index: Int
+        if let known = patterns.firstIndex(of: pattern) {
+            index = known
+        } else {
+            index = patterns.count
+            patterns.append(pattern)
+        }
         routes.append(Route(method: method, segments: segments, handler: handler,
-                            staticPath: isStatic ? "/" + segments.joined(separator: "/") : nil))
+                            staticPath: isStatic ? "/" + segments.joined(separator: "/") : nil, patternIndex: index))
     }
 
     public enum Match {
@@ -38,11 +50,17 @@ public final class Router {
     }
 
     public func match(method: HTTPMethod, path: String) -> Match {
+        resolve(method: method, path: path).match
+    }
+
+    /// The match, and the index of the first pattern the path fits (-1 when none does).
+    private func resolve(method: HTTPMethod, path: String) -> (match: Match, patternIndex: Int) {
         // A canonical path (no empty segments) matches a static route exactly when the strings
         // are equal, so the common case needs no split into segments (an array per request).
         let canonical = Router.isCanonical(path)
         var parts: [Substring]?
         var allow: [String] = []
+        var firstPattern = -1
         for route in routes {
             let params: PathParameters
             if canonical, let fixed = route.staticPath {
@@ -55,13 +73,14 @@ public final class Router {
             }
             // HEAD is served by the GET handler; the responder drops the body.
             if route.method == method || (method == .head && route.method == .get) {
-                return .found(route.handler, params)
+                return (.found(route.handler, params), route.patternIndex)
             }
+            if firstPattern < 0 { firstPattern = route.patternIndex }
             allow.append(route.method.name)
         }
-        if allow.isEmpty { return .notFound }
+        if allow.isEmpty { return (.notFound, -1) }
         if allow.contains("GET") && !allow.contains("HEAD") { allow.append("HEAD") }
-        return .methodNotAllowed(allow: allow)
+        return (.methodNotAllowed(allow: allow), firstPattern)
     }
 
     /// "/" followed by non-empty segments: no "//" and no trailing "/".
@@ -95,8 +114,11 @@ public final class Router {
 
     /// Dispatches a request: routes it, or answers 404/405 itself.
     public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        // Routed before the pre-flight hook so a pre-flight is labelled with its path's pattern too.
+        let (match, patternIndex) = resolve(method: request.head.method, path: request.head.path)
+        responder.routeIndex = patternIndex
         if let preflight, preflight(request, responder) { return }
-        switch match(method: request.head.method, path: request.head.path) {
+        switch match {
         case .found(let handler, let params):
             handler(request, params, responder)
         case .methodNotAllowed(let allow):

@@ -33,6 +33,7 @@ public final class PGPool {
     private struct Waiter {
         let batch: [PGQuery]
         let completion: ([Result<PGResult, PGError>]) -> Void
+        let queuedAt: UInt64
     }
 
     public let configuration: PGConfiguration
@@ -48,6 +49,8 @@ public final class PGPool {
     public private(set) var connectionLosses = 0
     /// Called when `isHealthy` changes (logs, metrics).
     public var onHealthChange: ((Bool) -> Void)?
+    /// Called with the nanoseconds each batch waited for a connection (0 when one was idle), for metrics.
+    public var onWaitForConnection: ((UInt64) -> Void)?
 
     private unowned let loop: EventLoop
     private var slots: [Slot] = []
@@ -126,6 +129,7 @@ public final class PGPool {
         if closed { failAll(.closed); return }
         if !started { start() }
         if let s = slots.first(where: { $0.connection?.state == .idle }), let c = s.connection {
+            onWaitForConnection?(0)
             c.execute(batch: batch, completion: completion)
             return
         }
@@ -134,7 +138,7 @@ public final class PGPool {
             return
         }
         if waiters.count - waitersHead >= maxQueue { failAll(.overloaded); return }
-        waiters.append(Waiter(batch: batch, completion: completion))
+        waiters.append(Waiter(batch: batch, completion: completion, queuedAt: monotonicNanos()))
     }
 
     private func popWaiter() -> Waiter? {
@@ -174,6 +178,7 @@ public final class PGPool {
             slot.everConnected = true
             warmingUpDone()
             if let w = popWaiter(), let c = slot.connection {
+                onWaitForConnection?(monotonicNanos() &- w.queuedAt)
                 c.execute(batch: w.batch, completion: w.completion)
             }
         case .failed(let e):

@@ -1,0 +1,51 @@
+import HTTP
+import Reactor
+
+/// GET /metrics: the whole process's metrics, guarded by CHAT_METRICS_TOKEN when it is set
+/// (never by a client API key: scrapers are not API clients).
+extension Worker {
+    func installMetricsRoute() {
+        let token = shared.config.metricsToken.map { APIKeys(keys: [$0]) }
+        router.add(.get, "/metrics") { [unowned self] req, _, r in
+            if let token, token.owner(forAuthorization: req.head.headers["Authorization"]) == nil {
+                var h = HTTPHeaders()
+                h.add("WWW-Authenticate", "Bearer")
+                let msg = req.head.headers["Authorization"] == nil ? "missing Authorization: Bearer <metrics token>" : "invalid metrics token"
+                r.respondError(status: 401, type: "unauthorized", message: msg, headers: h)
+                return
+            }
+            let others = shared.workers.all.enumerated().filter { $0.offset != index }.map(\.element)
+            metricsCollection.collect(local: metricsSnapshot(), others: others) { [unowned self] merged in
+                if merged.workersReporting < shared.config.workers {
+                    logger.warn("metrics scrape answered without every worker",
+                                [("reporting", .int(merged.workersReporting)), ("workers", .int(shared.config.workers))])
+                }
+                var h = HTTPHeaders()
+                h.add("Content-Type", PrometheusText.contentType)
+                h.add("Cache-Control", "no-store")
+                r.respond(status: 200, headers: h, body: PrometheusText.render(merged, processFacts()))
+            }
+        }
+    }
+
+    /// Hooks that count every response and stamp Server-Timing on every head.
+    func installMetricsHooks() {
+        pool.onWaitForConnection = { [unowned self] nanos in self.metrics.waitedForConnection(nanos: nanos) }
+        server.onResponseHead = { r, out in
+            ServerTiming.append(start: r.startedAt, headAt: r.headWrittenAt, timing: (r.context as? RequestContext)?.timing, to: &out)
+        }
+    }
+
+    /// This worker's numbers now (also called on this loop when another worker asks for them).
+    func metricsSnapshot() -> MetricsSnapshot {
+        let pool = self.pool.stats
+        return metrics.snapshot(WorkerMetrics.Gauges(
+            openConnections: server.connectionCount, openStreams: service.activeTurns,
+            poolInUse: pool.busy, poolIdle: pool.idle, poolQueueLength: pool.queued, draining: server.isDraining))
+    }
+
+    private func processFacts() -> ProcessFacts {
+        ProcessFacts(version: shared.version, workers: shared.config.workers, residentBytes: ProcessStats.residentBytes,
+                     openFileDescriptors: ProcessStats.openFileCount, startTimeSeconds: shared.startedAtWallSeconds)
+    }
+}

@@ -1,0 +1,37 @@
+/// One worker's metrics as plain values, safe to send to the worker answering /metrics; several
+/// merge into the process's view (counters and gauges add up, `draining` is true if any drains).
+struct MetricsSnapshot: Sendable {
+    var routePatterns: [String]
+    var requests: [RequestCounters.Key: UInt64]
+    /// By route pattern index; the last row is `unmatched`.
+    var requestDurations: HistogramFamily
+    /// Provider × outcome (`UpstreamOutcome` order).
+    var upstreamOutcomes: [UInt64]
+    var timeToFirstToken: HistogramFamily
+    var tokensRelayed: [UInt64]
+    var poolWait: HistogramFamily
+    var openConnections: Int
+    var openStreams: Int
+    var poolInUse: Int
+    var poolIdle: Int
+    var poolQueueLength: Int
+    var draining: Bool
+    /// Workers whose numbers are in here.
+    var workersReporting = 1
+
+    mutating func merge(_ o: MetricsSnapshot) {
+        for (k, v) in o.requests { requests[k, default: 0] &+= v }
+        requestDurations.merge(o.requestDurations)
+        for i in upstreamOutcomes.indices where i < o.upstreamOutcomes.count { upstreamOutcomes[i] &+= o.upstreamOutcomes[i] }
+        timeToFirstToken.merge(o.timeToFirstToken)
+        for i in tokensRelayed.indices where i < o.tokensRelayed.count { tokensRelayed[i] &+= o.tokensRelayed[i] }
+        poolWait.merge(o.poolWait)
+        openConnections += o.openConnections
+        openStreams += o.openStreams
+        poolInUse += o.poolInUse
+        poolIdle += o.poolIdle
+        poolQueueLength += o.poolQueueLength
+        draining = draining || o.draining
+        workersReporting += o.workersReporting
+    }
+}

@@ -1,0 +1,155 @@
+import Providers
+
+/// Facts about the whole process, read once per scrape by the worker answering it.
+struct ProcessFacts {
+    var version: String
+    var workers: Int
+    var residentBytes: UInt64
+    var openFileDescriptors: Int
+    var startTimeSeconds: Double
+}
+
+/// Renders merged metrics in the Prometheus text exposition format 0.0.4. Runs once per scrape,
+/// so it may build strings freely; the counting side never does.
+struct PrometheusText {
+    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    private var out = ""
+
+    static func render(_ s: MetricsSnapshot, _ p: ProcessFacts) -> [UInt8] {
+        var t = PrometheusText()
+        t.out.reserveCapacity(16 * 1024)
+        t.http(s)
+        t.upstream(s)
+        t.database(s)
+        t.process(s, p)
+        return Array(t.out.utf8)
+    }
+
+    // MARK: Families
+
+    private mutating func http(_ s: MetricsSnapshot) {
+        let routes = s.routePatterns + ["unmatched"]
+        family("chatrelay_http_requests_total", "counter",
+               "HTTP requests answered, by matched route pattern (unmatched for 404s), method and status; 499: the client left before a response.")
+        for key in s.requests.keys.sorted() {
+            guard let n = s.requests[key] else { continue }
+            let route = key.route < routes.count ? routes[key.route] : "unmatched"
+            let method = key.method < RequestCounters.methodNames.count ? RequestCounters.methodNames[key.method] : "other"
+            sample("chatrelay_http_requests_total", [("route", route), ("method", method), ("status", String(key.status))], n)
+        }
+        family("chatrelay_http_request_duration_seconds", "histogram",
+               "Time from the request's arrival to the end of its response (for a stream, the whole stream), by route pattern.")
+        for (i, route) in routes.enumerated() where i < s.requestDurations.labelCount {
+            histogram("chatrelay_http_request_duration_seconds", ("route", route), s.requestDurations, i, skipEmpty: true)
+        }
+        family("chatrelay_open_connections", "gauge", "Client connections open now.")
+        sample("chatrelay_open_connections", [], s.openConnections)
+        family("chatrelay_open_streams", "gauge", "Chat turns in progress now (/api/v1/chat and /v1/chat/completions).")
+        sample("chatrelay_open_streams", [], s.openStreams)
+        family("chatrelay_draining", "gauge", "1 once the server is draining after SIGTERM, else 0.")
+        sample("chatrelay_draining", [], s.draining ? 1 : 0)
+    }
+
+    private mutating func upstream(_ s: MetricsSnapshot) {
+        let providers = ProviderKind.metricsNames
+        family("chatrelay_upstream_requests_total", "counter",
+               "Requests to model providers by how they ended: complete, error, cancelled, timeout, or rejected (a non-200 status before the stream).")
+        for (pi, provider) in providers.enumerated() {
+            for outcome in UpstreamOutcome.allCases {
+                let i = pi * UpstreamOutcome.count + outcome.rawValue
+                guard i < s.upstreamOutcomes.count else { continue }
+                sample("chatrelay_upstream_requests_total", [("provider", provider), ("outcome", outcome.name)], s.upstreamOutcomes[i])
+            }
+        }
+        family("chatrelay_time_to_first_token_seconds", "histogram",
+               "Time from the chat request's arrival to the first text from the provider.")
+        for (pi, provider) in providers.enumerated() where pi < s.timeToFirstToken.labelCount {
+            histogram("chatrelay_time_to_first_token_seconds", ("provider", provider), s.timeToFirstToken, pi, skipEmpty: false)
+        }
+        family("chatrelay_tokens_relayed_total", "counter",
+               "Text chunks (token events) received from the provider while the client was connected, streamed to it or gathered into its non-streamed answer.")
+        for (pi, provider) in providers.enumerated() where pi < s.tokensRelayed.count {
+            sample("chatrelay_tokens_relayed_total", [("provider", provider)], s.tokensRelayed[pi])
+        }
+    }
+
+    private mutating func database(_ s: MetricsSnapshot) {
+        family("chatrelay_db_pool_connections", "gauge", "PostgreSQL pool connections by state, all workers.")
+        sample("chatrelay_db_pool_connections", [("state", "in_use")], s.poolInUse)
+        sample("chatrelay_db_pool_connections", [("state", "idle")], s.poolIdle)
+        family("chatrelay_db_pool_queue_length", "gauge", "Database work waiting for a pool connection now.")
+        sample("chatrelay_db_pool_queue_length", [], s.poolQueueLength)
+        family("chatrelay_db_pool_wait_seconds", "histogram", "Time database work waited for a pool connection (0 when one was idle).")
+        histogram("chatrelay_db_pool_wait_seconds", nil, s.poolWait, 0, skipEmpty: false)
+    }
+
+    private mutating func process(_ s: MetricsSnapshot, _ p: ProcessFacts) {
+        family("chatrelay_build_info", "gauge", "Always 1; the version label names the running build.")
+        sample("chatrelay_build_info", [("version", p.version)], 1)
+        family("chatrelay_workers", "gauge", "Worker threads (event loops) configured.")
+        sample("chatrelay_workers", [], p.workers)
+        family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
+        sample("process_resident_memory_bytes", [], p.residentBytes)
+        family("process_open_fds", "gauge", "Number of open file descriptors.")
+        sample("process_open_fds", [], p.openFileDescriptors)
+        family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.")
+        sampleText("process_start_time_seconds", [], format(p.startTimeSeconds))
+    }
+
+    // MARK: Lines
+
+    private mutating func family(_ name: String, _ type: String, _ help: String) {
+        out += "# HELP \(name) \(PrometheusText.escapeHelp(help))\n# TYPE \(name) \(type)\n"
+    }
+
+    private mutating func sample<N: BinaryInteger>(_ name: String, _ labels: [(String, String)], _ value: N) {
+        sampleText(name, labels, String(value))
+    }
+
+    private mutating func sampleText(_ name: String, _ labels: [(String, String)], _ value: String) {
+        out += name
+        if !labels.isEmpty {
+            out += "{"
+            for (i, (k, v)) in labels.enumerated() {
+                if i > 0 { out += "," }
+                out += "\(k)=\"\(PrometheusText.escapeLabel(v))\""
+            }
+            out += "}"
+        }
+        out += " \(value)\n"
+    }
+
+    private mutating func histogram(_ name: String, _ label: (String, String)?, _ h: HistogramFamily, _ row: Int, skipEmpty: Bool) {
+        let cumulative = h.cumulative(row)
+        let count = cumulative.last ?? 0
+        if skipEmpty && count == 0 { return }
+        let base = label.map { [$0] } ?? []
+        for (i, le) in LatencyBuckets.labels.enumerated() {
+            sample(name + "_bucket", base + [("le", le)], cumulative[i])
+        }
+        sampleText(name + "_sum", base, format(Double(h.sumNanos[row]) / 1e9))
+        sample(name + "_count", base, count)
+    }
+
+    private func format(_ d: Double) -> String {
+        d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+    }
+
+    /// Label values escape backslash, quote and newline; HELP text only backslash and newline.
+    static func escapeLabel(_ v: String) -> String { escape(v, quotes: true) }
+    static func escapeHelp(_ v: String) -> String { escape(v, quotes: false) }
+
+    private static func escape(_ v: String, quotes: Bool) -> String {
+        var s = ""
+        for c in v {
+            switch c {
+            case "\\": s += "\\\\"
+            case "\"" where quotes: s += "\\\""
+            case "\n": s += "\\n"
+            default: s.append(c)
+            }
+        }
+        return s
+    }
+}
