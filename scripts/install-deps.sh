@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [--test]   (--test adds what the test suite needs)
 set -euo pipefail
 need=(pkg-config libcurl4-openssl-dev libpq-dev libssl-dev postgresql ca-certificates)
-if [[ "${1:-}" == "--test" ]]; then need+=(python3 python3-venv python3-pip); fi
+if [[ "${1:-}" == "--test" ]]; then need+=(python3 python3-venv python3-pip nginx); fi
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
