@@ -3,8 +3,9 @@
 # Usage: scripts/install-deps.sh [--test]   (--test adds what the test suite needs)
 set -euo pipefail
 need=(pkg-config libcurl4-openssl-dev libpq-dev libssl-dev postgresql ca-certificates)
-# prometheus: its promtool lints the /metrics output in Tests/e2e/test_metrics.py.
-if [[ "${1:-}" == "--test" ]]; then need+=(python3 python3-venv python3-pip prometheus); fi
+# prometheus: its promtool lints the /metrics output (Tests/e2e/test_metrics.py);
+# nginx: the reverse-proxy tests run the shipped deploy/nginx config (Tests/e2e/test_nginx.py).
+if [[ "${1:-}" == "--test" ]]; then need+=(python3 python3-venv python3-pip prometheus nginx); fi
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

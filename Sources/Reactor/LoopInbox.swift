@@ -8,7 +8,7 @@ import Synchronization
 public enum LoopMessage: Sendable {
     /// Stop the loop after this tick.
     case stop
-    /// Begin a graceful drain (stop accepting, let open work finish).
+    /// Begin a graceful drain (refuse new work, let open work finish).
     case drain
     /// Run a closure on the loop thread; it receives the loop, so it need capture nothing non-Sendable.
     case run(@Sendable (EventLoop) -> Void)

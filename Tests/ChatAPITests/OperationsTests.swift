@@ -248,6 +248,52 @@ extension ChatAPIEndToEnd {
             #expect(answer.str("content") == mockText(tokens: 40))
         }
 
+        /// After SIGTERM the instance is reachable but unready: on new connections health is 503
+        /// `draining` and new work is 503 `overloaded` with `Connection: close` (each API surface in
+        /// its own error shape), while the open stream finishes and is stored; then it exits.
+        @Test func newRequestsRefusedWhileOpenStreamFinishes() throws {
+            let mock = try Shared.mock.get()
+            let relay = try Relay(mock: mock, ["CHAT_DRAIN_S": "20"])
+            let s = try relay.openChat(["message": "[mock tokens=30 delay=100]", "model": "gpt-4.1"])
+            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
+            _ = try s.next(event: "token")
+            relay.child.signal(SIGTERM)
+
+            var health: HTTPResult?
+            #expect(waitUntil(seconds: 5) {
+                health = try? relay.get("/api/v1/health", key: nil)
+                return health?.status == 503
+            }, "health stayed \(health?.status ?? 0) \(health?.text ?? "")")
+            #expect(health?.json?.str("status") == "draining")
+            #expect(health?.json?.str("database") == "ok")
+            #expect(health?.json?["uptime_s"] is Int)
+
+            let chatBody = jsonBytes(["message": "echo:too late", "model": "gpt-4.1"])
+            let refused = try keepAliveRequest(port: relay.port, method: "POST", path: "/api/v1/chat", body: chatBody)
+            #expect(refused.response.status == 503)
+            #expect(refused.response.errorType == "overloaded")
+            #expect(refused.response.errorMessage == "the server is shutting down")
+            #expect(refused.response.header("Retry-After") == "1")
+            #expect(refused.response.header("Connection")?.lowercased() == "close")
+            #expect(refused.closedAfter, "the connection must close after the 503")
+
+            let openAIBody = jsonBytes(["model": "gpt-4.1", "messages": [["role": "user", "content": "too late"]]])
+            let openAI = try keepAliveRequest(port: relay.port, method: "POST", path: "/v1/chat/completions", body: openAIBody)
+            #expect(openAI.response.status == 503)
+            #expect(openAI.response.errorType == "service_unavailable_error", "\(openAI.response.text)")
+            #expect(relay.child.isRunning, "the worker stopped while a stream was still open")
+
+            let r = try s.readToEnd()
+            #expect(r.events.last?.event == "done", "events: \(r.events.map(\.event).suffix(3))")
+            #expect(r.text == mockText(tokens: 30))
+            let code = relay.child.waitForExit(seconds: 10)
+            #expect(code == 0, "exit code \(String(describing: code))\n\(relay.child.log.suffix(2000))")
+            let other = try Shared.relay.get()
+            let answer = try other.finalAnswer(id)
+            #expect(answer.str("status") == "complete")
+            #expect(answer.str("content") == mockText(tokens: 30))
+        }
+
         /// CHAT_DRAIN_S=1 and a long stream: the client gets an error event and the row is `error`.
         @Test func drainPeriodEndsLongStream() throws {
             let mock = try Shared.mock.get()
@@ -267,4 +313,26 @@ extension ChatAPIEndToEnd {
             #expect(waitUntil(seconds: 3) { mock.activeStreams == 0 })
         }
     }
+}
+
+/// One request on a fresh keep-alive connection: the response, and whether the server then
+/// closed the connection (as it must for anything answered during a drain).
+private func keepAliveRequest(port: Int, method: String, path: String, body: [UInt8],
+                              timeout: Double = 10) throws -> (response: HTTPResult, closedAfter: Bool) {
+    let socket = try TestSocket(port: port)
+    defer { socket.close() }
+    let headers = ["Authorization": "Bearer k1", "Content-Type": "application/json", "Connection": "keep-alive"]
+    try socket.send(requestBytes(method: method, path: path, headers: headers, body: body))
+    var parser = ResponseParser()
+    let deadline = Date().addingTimeInterval(timeout)
+    while !parser.complete {
+        let left = deadline.timeIntervalSinceNow
+        guard left > 0 else { throw HarnessError.io("\(method) \(path): no complete response within \(timeout) s") }
+        guard let bytes = try socket.receive(seconds: left) else { continue }
+        if bytes.isEmpty { throw HarnessError.io("\(method) \(path): closed before the response was complete") }
+        try parser.feed(bytes)
+    }
+    let response = HTTPResult(status: parser.status, headers: parser.headers, body: parser.body)
+    let closed = (try? socket.receive(seconds: 3))?.map { $0.isEmpty } ?? false
+    return (response, closed)
 }

@@ -193,7 +193,7 @@ import Glibc
         #expect(!dog.hasFired)
     }
 
-    @Test func drainFinishesInFlightResponseRefusesNewAndCompletes() throws {
+    @Test func drainFinishesInFlightResponseAnswersNew503AndCompletes() throws {
         let server = try TestServer()
         defer { server.stop() }
         let dog = Watchdog(server, seconds: 15)
@@ -203,20 +203,34 @@ import Glibc
         dog.watch([busy, idle])
         try idle.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try idle.readResponse().status == 200)
-        try busy.send("GET /slow?ms=600 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try busy.send("GET /slow?ms=800 HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(server.waitFor(2) { $0.stats.requests == 2 })
         server.drain()
-        // New connections are refused once the listener is closed.
-        #expect(server.waitFor(2) { _ in (try? Client(port: server.port, timeoutSeconds: 1)) == nil },
-                "new connections still accepted during drain")
         #expect(idle.isClosedByPeer(), "idle keep-alive connection must be closed at drain start")
+        // The listener stays open: a new request is answered 503 and its connection closed, so a
+        // load balancer sees the instance go unready instead of refused connections.
+        let late = try Client(port: server.port)
+        dog.watch(late)
+        try late.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        let refused = try late.readResponse()
+        #expect(refused.status == 503)
+        #expect(refused.header("Connection")?.lowercased() == "close")
+        #expect(refused.header("Retry-After") == "1")
+        #expect(refused.text.contains(#""type":"overloaded""#))
+        #expect(late.isClosedByPeer())
+        // A client that connects during the drain and says nothing must not hold the drain open.
+        let lurker = try Client(port: server.port)
+        dog.watch(lurker)
         #expect(!server.state.drainCompleted, "drain completed before the in-flight response")
         let r = try busy.readResponse()
         #expect(r.status == 200)
-        #expect(r.text == "slow 600")
+        #expect(r.text == "slow 800")
         #expect(r.header("Connection")?.lowercased() == "close")
         #expect(busy.isClosedByPeer())
-        #expect(server.waitFor(3) { $0.drainCompleted }, "drain completion never fired")
+        // Our side closes too, ending the server's lingering close at once. The lurker's header
+        // timeout (10 s) is far off: only a drain that ignores it completes within the wait.
+        shutdown(busy.fd, Int32(SHUT_RDWR))
+        #expect(server.waitFor(1.5) { $0.drainCompleted }, "drain completion never fired (a connection opened during the drain held it)")
         #expect(!dog.hasFired)
     }
 }

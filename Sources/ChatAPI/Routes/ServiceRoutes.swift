@@ -5,18 +5,20 @@ import Reactor
 
 /// Health and the model list.
 extension ChatService {
-    func health(_ r: HTTPResponder, version: String, startedAt: UInt64, worker: Int) {
+    /// 200 when this instance can take work; 503 when its database is away or it is draining
+    /// (load balancers and readiness probes then send new work elsewhere).
+    func health(_ r: HTTPResponder, version: String, startedAt: UInt64, worker: Int, draining: Bool = false) {
         let dbOK = pool.isHealthy
         var w = JSONWriter()
         w.beginObject()
-        w.field("status", dbOK ? "ok" : "degraded")
+        w.field("status", draining ? "draining" : dbOK ? "ok" : "degraded")
         w.field("database", dbOK ? "ok" : "unavailable")
         w.field("version", version)
         w.field("uptime_s", Int((monotonicNanos() - startedAt) / 1_000_000_000))
         w.field("worker", worker)
         w.field("active_streams", activeTurns)
         w.endObject()
-        r.respondJSON(status: dbOK ? 200 : 503, w.bytes)
+        r.respondJSON(status: dbOK && !draining ? 200 : 503, w.bytes)
     }
 
     /// Models a client can use here: the built-in mocks always, each configured provider's usual names.

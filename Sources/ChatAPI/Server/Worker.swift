@@ -164,15 +164,20 @@ public final class Worker {
         }
     }
 
-    /// SIGTERM: stop accepting, let open responses finish for up to CHAT_DRAIN_S, then end the
-    /// streams still open with an error event, store them, and stop.
+    /// SIGTERM: go unready but keep listening. New requests are answered 503 with
+    /// `Connection: close` (health says "draining"), so load balancers move traffic elsewhere while
+    /// open responses finish for up to CHAT_DRAIN_S; then the streams still open end with an error
+    /// event and are stored, the listener closes, and the worker stops.
     func drain() {
+        guard !finished else { return }
         logger.info("draining", [("connections", .int(server.connectionCount)), ("streams", .int(service.activeTurns))])
-        if !accepting {
-            // Never started accepting: the socket is still ours to close.
-            accepting = true
-            close(listeningFD)
+        let s = service
+        server.onRequestWhileDraining = { [unowned self] req, r in
+            s.refuseWhileDraining(req, r, version: self.shared.version, startedAt: self.shared.startedAtNanos, worker: self.index)
         }
+        // A worker still waiting for its database listens now, so probes see it draining too.
+        startAccepting()
+        guard !finished else { return }  // it could not listen, and has stopped
         server.drain { [unowned self] in self.waitForTurns() }
         drainTimer = loop.schedule(afterSeconds: shared.config.drainSeconds) { [unowned self] in
             self.drainTimer = nil
@@ -201,6 +206,8 @@ public final class Worker {
         guard !finished else { return }
         finished = true
         if let t = drainTimer { loop.cancel(t); drainTimer = nil }
+        // The listener and any probe connections made during the drain.
+        server.closeAll()
         multi.close()
         pool.close()
         loop.stop()

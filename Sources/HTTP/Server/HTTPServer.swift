@@ -12,6 +12,13 @@ public final class HTTPServer {
     private var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
     public private(set) var isDraining = false
     private var drainDone: (() -> Void)?
+    /// Connections open when the drain began that have not closed yet: the drain waits for these
+    /// only, so probes and refused requests arriving during the drain never hold it open.
+    private var drainHolders = 0
+
+    /// Answers every request that arrives during a drain (health probes, refused work); the
+    /// application picks the body. Unset: api.md's 503 `overloaded`.
+    public var onRequestWhileDraining: ((HTTPRequest, HTTPResponder) -> Void)?
 
     /// Called when a request is dispatched (before the handler), and when its response completes.
     public var onRequestStart: ((HTTPResponder) -> Void)?
@@ -49,7 +56,9 @@ public final class HTTPServer {
 
     private func accept(_ fd: Int32) {
         stats.accepted += 1
-        if connections.count >= config.maxConnections || isDraining {
+        // Draining still accepts: a new request learns "shutting down" (a 503 a load balancer
+        // retries elsewhere) instead of a refused connection, and health probes see the drain.
+        if connections.count >= config.maxConnections {
             stats.refusedOverLimit += 1
             refuse(fd)
             return
@@ -84,7 +93,22 @@ public final class HTTPServer {
 
     func connectionClosed(_ c: HTTPServerConnection) {
         connections[ObjectIdentifier(c)] = nil
-        if isDraining && connections.isEmpty { finishDrain() }
+        if c.holdsDrain {
+            c.holdsDrain = false
+            drainHolders -= 1
+            if drainHolders == 0 { finishDrain() }
+        }
+    }
+
+    /// A request that arrived during the drain: no handler runs, the answer is a 503 that closes.
+    func answerWhileDraining(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        if let handler = onRequestWhileDraining {
+            handler(request, responder)
+            return
+        }
+        var h = HTTPHeaders()
+        h.add("Retry-After", "1")
+        responder.respondError(status: 503, type: "overloaded", message: "the server is shutting down", headers: h)
     }
 
     func requestStarted(_ r: HTTPResponder) {
@@ -96,24 +120,29 @@ public final class HTTPServer {
     func countSlowClient() { stats.slowClientsDropped += 1 }
     func logParseFailure(status: Int, bytes: Int) { onParseFailure?(status, bytes) }
 
-    /// Stops accepting (the listener closes, so the kernel sends new connections to other workers
-    /// or refuses them), closes idle connections, and calls `done` when the last one has gone.
+    /// Begins a graceful drain. The listener stays open so load balancers and probes see the
+    /// instance go unready (every new request is answered 503 with `Connection: close`) rather
+    /// than connections refused; idle connections close now, busy ones after their response.
+    /// `done` runs (on a later tick) once every connection open at the start has closed.
     public func drain(_ done: @escaping () -> Void) {
         guard !isDraining else { return }
         isDraining = true
         drainDone = done
-        listener?.close()
-        for c in Array(connections.values) { c.beginDrain() }
-        if connections.isEmpty { finishDrain() }
+        let open = Array(connections.values)
+        for c in open { c.holdsDrain = true }
+        drainHolders = open.count
+        for c in open { c.beginDrain() }
+        if drainHolders == 0 { finishDrain() }
     }
 
     private func finishDrain() {
-        let d = drainDone
+        guard let d = drainDone else { return }
         drainDone = nil
-        d?()
+        // Not from inside a connection's close: `done` may close every connection itself.
+        loop.nextTick { d() }
     }
 
-    /// Closes every connection now (end of the drain period).
+    /// Closes the listener and every connection now (end of the drain).
     public func closeAll() {
         listener?.close()
         for c in Array(connections.values) { c.close() }

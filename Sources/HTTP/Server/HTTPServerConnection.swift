@@ -14,6 +14,8 @@ final class HTTPServerConnection: TCPConnectionDelegate {
     private(set) var isOpen = true
     /// Set during a drain: finish the response in flight, then close.
     var closeAfterCurrent = false
+    /// Open when the drain began: the drain ends only once this connection has closed.
+    var holdsDrain = false
 
     init(tcp: TCPConnection, server: HTTPServer) {
         self.tcp = tcp
@@ -130,7 +132,11 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         current = responder
         server.requestStarted(responder)
         // The next pipelined request waits; stop reading if the buffer is already full of them.
-        server.router.handle(request, responder)
+        if server.isDraining {
+            server.answerWhileDraining(request, responder)
+        } else {
+            server.router.handle(request, responder)
+        }
     }
 
     private func fail(_ error: HTTPParseError, began: UInt64) {
@@ -207,9 +213,10 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         tcp.close(reason: .local)
     }
 
-    /// Drain: idle connections close now; busy ones close after their response.
+    /// Drain: idle connections close now; busy ones close after their response. A request whose
+    /// bytes are already arriving is read to the end and answered (503, as any request now is).
     func beginDrain() {
         closeAfterCurrent = true
-        if current == nil { close() }
+        if current == nil && tcp.readBuffer.isEmpty && parser.isIdle { close() }
     }
 }
