@@ -11,7 +11,19 @@ public final class ChatStore {
     /// Largest page `listConversations` returns.
     public let maxPageSize = 100
 
-    public init(pool: PGPool) { self.pool = pool }
+    /// This instance's id, stamped on the answers it streams. Its pool connections carry it in
+    /// their `application_name` (`writerApplicationName`), which is how other instances' start-up
+    /// sweeps see that it is alive.
+    public let writer: String?
+
+    public init(pool: PGPool, writer: String? = nil) {
+        self.pool = pool
+        self.writer = writer
+    }
+
+    /// The `application_name` of the pool connections of the instance `writer`.
+    public static func writerApplicationName(_ writer: String) -> String { writerPrefix + writer }
+    static let writerPrefix = "chatrelay/"
 
     // MARK: Start-up
 
@@ -27,9 +39,11 @@ public final class ChatStore {
         }
     }
 
-    /// Messages still `streaming` become `interrupted`; completes with how many.
+    /// Messages still `streaming` whose instance is gone (no session of it in `pg_stat_activity`)
+    /// become `interrupted`; completes with how many. Answers another live instance is streaming
+    /// are left alone.
     public func sweepInterrupted(completion: @escaping (Result<Int, StoreError>) -> Void) {
-        pool.query("UPDATE messages SET status = 'interrupted', updated_at = now() WHERE status = 'streaming'") { r in
+        pool.query(SQL.sweepInterrupted, [Self.writerPrefix]) { r in
             completion(r.map(\.affectedRows).mapError(StoreError.database))
         }
     }
@@ -197,8 +211,8 @@ public final class ChatStore {
         let assistantID = makeUUIDv4()
         let turn: PGQuery = isNew
             ? PGQuery(SQL.beginNewTurn, [convID, owner, title ?? Self.defaultTitle(userText), system, model,
-                                         userID, userText, assistantID, provider], prepared: "cr_turn_new")
-            : PGQuery(SQL.beginNextTurn, [convID, owner, model, userID, userText, assistantID, provider],
+                                         userID, userText, assistantID, provider, writer], prepared: "cr_turn_new")
+            : PGQuery(SQL.beginNextTurn, [convID, owner, model, userID, userText, assistantID, provider, writer],
                       prepared: "cr_turn_next")
         let lossMark = pool.connectionLosses
         pool.pipeline([PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit"), turn]) { results in
@@ -322,11 +336,21 @@ enum SQL {
     static let insertAssistantMessage = insertMessage(role: "assistant", content: "''", status: "streaming", model: "$4::text",
                                                       provider: "$5::text", conversation: "$2", owner: "$3")
 
+    /// $1: the application_name prefix of ChatRelay instances. Rows without a writer (older
+    /// versions) are always swept.
+    static let sweepInterrupted = """
+        UPDATE messages SET status = 'interrupted', updated_at = now()
+        WHERE status = 'streaming'
+          AND (writer IS NULL OR writer NOT IN (
+                SELECT substr(application_name, length($1) + 1) FROM pg_stat_activity
+                WHERE starts_with(application_name, $1)))
+        """
+
     /// Makes the current (implicit) transaction commit without waiting for its WAL flush.
     static let commitWithoutFlush = "SELECT set_config('synchronous_commit', 'off', true)"
 
     /// A new conversation's first turn: $1 conversation, $2 owner, $3 title, $4 system, $5 model,
-    /// $6 user message id, $7 its text, $8 assistant message id, $9 provider. Returns the
+    /// $6 user message id, $7 its text, $8 assistant message id, $9 provider, $10 writer. Returns the
     /// conversation and the user message's time. The data-modifying CTEs all run, referenced or not.
     static let beginNewTurn = """
         WITH c AS (
@@ -334,10 +358,10 @@ enum SQL {
             VALUES ($1::uuid, $2, $3, $4, $5) RETURNING *),
         t AS (SELECT clock_timestamp() AS ts),
         n AS (
-            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, created_at, updated_at)
-            SELECT $6::uuid, $1::uuid, 'user', $7::text, 'complete', NULL, NULL, t.ts, t.ts FROM t
+            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, writer, created_at, updated_at)
+            SELECT $6::uuid, $1::uuid, 'user', $7::text, 'complete', NULL, NULL, NULL, t.ts, t.ts FROM t
             UNION ALL
-            SELECT $8::uuid, $1::uuid, 'assistant', '', 'streaming', $5::text, $9::text,
+            SELECT $8::uuid, $1::uuid, 'assistant', '', 'streaming', $5::text, $9::text, $10::text,
                    t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t)
         SELECT c.id::text AS id, c.title, c.system_prompt, c.model, \(iso("c.created_at")) AS created_at,
                \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at
@@ -345,7 +369,7 @@ enum SQL {
         """
 
     /// A further turn: $1 conversation, $2 owner, $3 model, $4 user message id, $5 its text,
-    /// $6 assistant message id, $7 provider. Returns one row per earlier message (columns `m_*`,
+    /// $6 assistant message id, $7 provider, $8 writer. Returns one row per earlier message (columns `m_*`,
     /// oldest first; one row of NULLs when there is none) beside the conversation's columns, and
     /// no row when the conversation is missing or another owner's (then nothing is written). The
     /// new rows are placed strictly after the conversation's latest message, so (created_at, id)
@@ -357,10 +381,10 @@ enum SQL {
         t AS (SELECT greatest(clock_timestamp(), (SELECT max(m.created_at) + interval '1 microsecond'
                                                   FROM messages m WHERE m.conversation_id = $1::uuid)) AS ts),
         n AS (
-            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, created_at, updated_at)
-            SELECT $4::uuid, c.id, 'user', $5::text, 'complete', NULL, NULL, t.ts, t.ts FROM c, t
+            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, writer, created_at, updated_at)
+            SELECT $4::uuid, c.id, 'user', $5::text, 'complete', NULL, NULL, NULL, t.ts, t.ts FROM c, t
             UNION ALL
-            SELECT $6::uuid, c.id, 'assistant', '', 'streaming', $3::text, $7::text,
+            SELECT $6::uuid, c.id, 'assistant', '', 'streaming', $3::text, $7::text, $8::text,
                    t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM c, t)
         SELECT c.id::text AS id, c.title, c.system_prompt, c.model, \(iso("c.created_at")) AS created_at,
                \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at,

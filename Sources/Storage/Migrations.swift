@@ -48,6 +48,11 @@ public enum Migrations {
             """,
             "CREATE INDEX messages_conversation_created_idx ON messages (conversation_id, created_at, id)",
         ]),
+        // Which running instance streams an answer, so one instance's start-up sweep leaves the
+        // answers other live instances are still streaming alone.
+        Migration(version: 2, name: "messages.writer", statements: [
+            "ALTER TABLE messages ADD COLUMN writer text",
+        ]),
     ]
 
     /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the

@@ -10,16 +10,17 @@ extension StorageTests {
             let other = PGPool(loop: f.loop, configuration: f.pool.configuration, size: 1)
             other.start()
             defer { other.close() }
-            // Two "instances" migrating at once queue on the advisory lock; both see version 1.
+            // Two "instances" migrating at once queue on the advisory lock; both see the latest version.
+            let latest = Migrations.all.map(\.version).max()
             var a: Result<Int, StoreError>?
             var b: Result<Int, StoreError>?
             Migrations.apply(pool: f.pool) { a = $0 }
             Migrations.apply(pool: other) { b = $0 }
             drive(f.loop, "two migrations", dump: { f.pool.debugDescription }) { a != nil && b != nil }
-            #expect(try a?.get() == 1)
-            #expect(try b?.get() == 1)
-            let rows = f.sql("SELECT count(*) FROM schema_migrations WHERE version = 1")
-            #expect(rows?.rows.first?.first ?? nil == "1")
+            #expect(try a?.get() == latest && latest == 2)
+            #expect(try b?.get() == latest)
+            let rows = f.sql("SELECT count(*) FROM schema_migrations")
+            #expect(rows?.rows.first?.first ?? nil == "2")
         }
 
         @Test func singleCallsRoundTrip() throws {
@@ -118,6 +119,25 @@ extension StorageTests {
             let left = f.sql("SELECT count(*) FROM messages WHERE conversation_id = $1::uuid", [t.conversation.id])
             #expect(left?.rows.first?.first ?? nil == "0")
             #expect(try f.wait { f.store.deleteConversation(owner: owner, id: t.conversation.id, completion: $0) }?.get() == false)
+        }
+
+        @Test func sweepLeavesAnswersOfLiveInstancesAlone() throws {
+            let live = UUID().uuidString.lowercased()
+            // A pool whose sessions carry the live instance's name, as a running worker's do.
+            let f = try Fixture(configure: { $0.applicationName = ChatStore.writerApplicationName(live) })
+            let owner = uniqueOwner()
+            let liveStore = ChatStore(pool: f.pool, writer: live)
+            let goneStore = ChatStore(pool: f.pool, writer: UUID().uuidString.lowercased())
+            let streaming = try #require(try f.wait { liveStore.beginTurn(owner: owner, conversationID: nil, system: nil, userText: "still streaming", model: nil, provider: nil, completion: $0) }?.get())
+            let orphan = try #require(try f.wait { goneStore.beginTurn(owner: owner, conversationID: nil, system: nil, userText: "crashed", model: nil, provider: nil, completion: $0) }?.get())
+            // Another instance starting up now.
+            #expect(try f.wait { f.store.sweepInterrupted(completion: $0) }?.get() ?? 0 >= 1)
+            func status(_ t: TurnStart) throws -> MessageStatus? {
+                let d = try f.wait { f.store.getConversation(owner: owner, id: t.conversation.id, completion: $0) }?.get() ?? nil
+                return d?.messages.first { $0.id == t.assistantMessageID }?.status
+            }
+            #expect(try status(streaming) == .streaming)
+            #expect(try status(orphan) == .interrupted)
         }
 
         @Test func finalizeWritesBackATurnTheDatabaseLost() throws {

@@ -27,14 +27,14 @@ final class ChatService {
     /// Provider outcomes, time to first token and tokens relayed, counted by the turns.
     let upstreamMetrics = UpstreamMetrics()
 
-    init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, multi: CurlMulti, logger: Logger) {
+    init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, writer: String, multi: CurlMulti, logger: Logger) {
         self.loop = loop
         self.config = config
         self.keys = keys
         self.pool = pool
         self.multi = multi
         self.logger = logger
-        store = ChatStore(pool: pool)
+        store = ChatStore(pool: pool, writer: writer)
         providers = ProviderConfig(
             openAIKey: config.openAIKey, anthropicKey: config.anthropicKey, googleKey: config.googleKey,
             openAIBaseURL: config.openAIBaseURL, anthropicBaseURL: config.anthropicBaseURL,

@@ -10,6 +10,9 @@ public struct SharedState: Sendable {
     public let config: Config
     public let version: String
     public let startedAtNanos: UInt64
+    /// This process among the instances sharing the database (random per start): stamped on the
+    /// answers it streams and carried in its connections' application_name.
+    public let instanceID: String
     /// libpq conninfo or URL of the database every worker's pool connects to.
     public let conninfo: String
     public let keys: APIKeys
@@ -24,6 +27,7 @@ public struct SharedState: Sendable {
         self.conninfo = conninfo
         self.keys = keys
         self.startedAtNanos = startedAtNanos
+        instanceID = makeUUIDv4()
         startedAtWallSeconds = Double(wallClockMillis()) / 1000 - Double(monotonicNanos() &- startedAtNanos) / 1e9
     }
 }
@@ -58,11 +62,12 @@ public final class Worker {
         server = HTTPServer(loop: loop, config: serverConfig, router: router)
         logger = Logger(format: c.logFormat, level: c.logLevel, worker: index, loop: loop)
         cors = CORSPolicy(origins: c.corsOrigins)
-        pool = PGPool(loop: loop, configuration: PGConfiguration(conninfo: shared.conninfo), size: c.dbPool,
-                      maxQueue: 16_384)
+        let pgConfig = PGConfiguration(conninfo: shared.conninfo, applicationName: ChatStore.writerApplicationName(shared.instanceID))
+        pool = PGPool(loop: loop, configuration: pgConfig, size: c.dbPool, maxQueue: 16_384)
         guard let m = CurlMulti(loop: loop) else { throw SystemError("curl_multi_init", code: 12) }
         multi = m
-        service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, multi: m, logger: logger)
+        service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, writer: shared.instanceID, multi: m,
+                              logger: logger)
         self.listeningFD = listeningFD
         metricsCollection = MetricsCollection(loop: loop)
         installRoutes()
