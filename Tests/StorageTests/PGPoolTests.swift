@@ -31,6 +31,43 @@ extension StorageTests {
             for i in 0..<3 { #expect((try? results[i]?.get()) != nil) }
         }
 
+        @Test func groupCommitSharesOneTransactionWhileTheConnectionIsBusy() throws {
+            let f = try Fixture(size: 1)
+            let owner = uniqueOwner()
+            var busy: Result<PGResult, PGError>?
+            f.pool.query("SELECT pg_sleep(0.2)") { busy = $0 }
+            let ids = (0..<10).map { _ in UUID().uuidString.lowercased() }
+            var done: [[Result<PGResult, PGError>]?] = Array(repeating: nil, count: ids.count)
+            for (i, id) in ids.enumerated() {
+                f.pool.pipeline([PGQuery("INSERT INTO conversations (id, owner_key_hash) VALUES ($1::uuid, $2)", [id, owner])],
+                                groupCommit: true) { done[i] = $0 }
+            }
+            drive(f.loop, "group writes", dump: { f.pool.debugDescription }) { busy != nil && done.allSatisfy { $0 != nil } }
+            for r in done { #expect(r?.first.map { (try? $0.get())?.affectedRows } == 1) }
+            // Rows written by one transaction share its id (xmin).
+            let xids = f.sql("SELECT count(DISTINCT xmin::text) FROM conversations WHERE owner_key_hash = $1", [owner])
+            #expect(xids?.rows.first?.first ?? nil == "1")
+        }
+
+        @Test func groupCommitKeepsOneWritesFailureItsOwn() throws {
+            let f = try Fixture(size: 1)
+            let owner = uniqueOwner()
+            var busy: Result<PGResult, PGError>?
+            f.pool.query("SELECT pg_sleep(0.2)") { busy = $0 }
+            let a = UUID().uuidString.lowercased(), c = UUID().uuidString.lowercased()
+            let insert = "INSERT INTO conversations (id, owner_key_hash) VALUES ($1::uuid, $2)"
+            var results: [[Result<PGResult, PGError>]?] = [nil, nil, nil]
+            f.pool.pipeline([PGQuery(insert, [a, owner])], groupCommit: true) { results[0] = $0 }
+            f.pool.pipeline([PGQuery(insert, ["not-a-uuid", owner])], groupCommit: true) { results[1] = $0 }
+            f.pool.pipeline([PGQuery(insert, [c, owner])], groupCommit: true) { results[2] = $0 }
+            drive(f.loop, "group with a failure", dump: { f.pool.debugDescription }) { busy != nil && results.allSatisfy { $0 != nil } }
+            #expect(results[0]?.first.map { (try? $0.get())?.affectedRows } == 1)
+            #expect(results[2]?.first.map { (try? $0.get())?.affectedRows } == 1)
+            #expect(sqlState(results[1]?.first) == "22P02")  // invalid_text_representation
+            let n = f.sql("SELECT count(*) FROM conversations WHERE owner_key_hash = $1", [owner])
+            #expect(n?.rows.first?.first ?? nil == "2")
+        }
+
         @Test func pipelineFailureAbortsRestAndRollsBack() throws {
             let f = try Fixture()
             let owner = uniqueOwner()

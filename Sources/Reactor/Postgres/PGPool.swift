@@ -56,6 +56,13 @@ public final class PGPool {
     private var slots: [Slot] = []
     private var waiters: [Waiter] = []
     private var waitersHead = 0
+    /// Queued group-commit writes (`pipeline(_:groupCommit:)`): a free connection takes all of
+    /// them (up to `maxGroup`) as one transaction, so one WAL flush covers many answers.
+    private var groupWaiters: [Waiter] = []
+    /// A free connection alternates between the FIFO and the group, so neither starves the other.
+    private var groupTurn = false
+    /// Most batches one group transaction carries.
+    public var maxGroup = 128
     private var started = false
     private var closed = false
     /// True until every slot has finished its first connect attempt; work queues meanwhile.
@@ -89,7 +96,7 @@ public final class PGPool {
     public var isHealthy: Bool { slots.contains { $0.connection?.isConnected == true } }
 
     public var stats: Stats {
-        var st = Stats(size: size, connected: 0, idle: 0, busy: 0, queued: waiters.count - waitersHead)
+        var st = Stats(size: size, connected: 0, idle: 0, busy: 0, queued: waiters.count - waitersHead + groupWaiters.count)
         for s in slots {
             guard let c = s.connection else { continue }
             if c.isConnected { st.connected += 1 }
@@ -119,12 +126,19 @@ public final class PGPool {
 
     /// Runs a batch in one round trip on one connection, as one implicit transaction (see
     /// `PGConnection.execute(batch:completion:)`). One result per statement, in order.
-    public func pipeline(_ queries: [PGQuery], completion: @escaping ([Result<PGResult, PGError>]) -> Void) {
+    ///
+    /// With `groupCommit`, a batch that has to wait for a connection may share its transaction with
+    /// other such batches (group commit): use it for independent writes whose commit is their
+    /// slowest part. When the shared transaction fails, the batch whose statement failed gets its
+    /// results and the others run again on their own, so no batch sees another's failure.
+    public func pipeline(_ queries: [PGQuery], groupCommit: Bool = false,
+                         completion: @escaping ([Result<PGResult, PGError>]) -> Void) {
         guard !queries.isEmpty else { completion([]); return }
-        submit(queries, completion: completion)
+        submit(queries, groupCommit: groupCommit, completion: completion)
     }
 
-    private func submit(_ batch: [PGQuery], completion: @escaping ([Result<PGResult, PGError>]) -> Void) {
+    private func submit(_ batch: [PGQuery], groupCommit: Bool = false,
+                        completion: @escaping ([Result<PGResult, PGError>]) -> Void) {
         func failAll(_ e: PGError) { completion(Array(repeating: .failure(e), count: batch.count)) }
         if closed { failAll(.closed); return }
         if !started { start() }
@@ -137,8 +151,60 @@ public final class PGPool {
             failAll(.unavailable(lastError.map { "\($0)" } ?? "no connection"))
             return
         }
-        if waiters.count - waitersHead >= maxQueue { failAll(.overloaded); return }
-        waiters.append(Waiter(batch: batch, completion: completion, queuedAt: monotonicNanos()))
+        if waiters.count - waitersHead + groupWaiters.count >= maxQueue { failAll(.overloaded); return }
+        let w = Waiter(batch: batch, completion: completion, queuedAt: monotonicNanos())
+        if groupCommit { groupWaiters.append(w) } else { waiters.append(w) }
+    }
+
+    /// Gives a free connection the next work: the FIFO's head, or the whole group, in turns.
+    private func dispatch(to c: PGConnection) {
+        let fifoWaiting = waitersHead < waiters.count
+        if !groupWaiters.isEmpty && (groupTurn || !fifoWaiting) {
+            groupTurn = false
+            let take = min(groupWaiters.count, max(1, maxGroup))
+            let group = Array(groupWaiters.prefix(take))
+            groupWaiters.removeFirst(take)
+            let now = monotonicNanos()
+            for w in group { onWaitForConnection?(now &- w.queuedAt) }
+            executeGroup(group, on: c)
+        } else if let w = popWaiter() {
+            groupTurn = true
+            onWaitForConnection?(monotonicNanos() &- w.queuedAt)
+            c.execute(batch: w.batch, completion: w.completion)
+        }
+    }
+
+    /// One transaction for several batches; each gets its own slice of the results.
+    private func executeGroup(_ group: [Waiter], on c: PGConnection) {
+        guard group.count > 1 else {
+            if let w = group.first { c.execute(batch: w.batch, completion: w.completion) }
+            return
+        }
+        c.execute(batch: group.flatMap(\.batch)) { [weak self] results in
+            var offset = 0
+            let failed = results.contains { if case .failure = $0 { return true } else { return false } }
+            let connectionLevel = results.contains {
+                if case .failure(let e) = $0, e.sqlState == nil, e != .aborted { return true } else { return false }
+            }
+            for w in group {
+                let n = w.batch.count
+                let slice = offset + n <= results.count
+                    ? Array(results[offset..<(offset + n)])
+                    : Array(repeating: .failure(.client("short group result")), count: n)
+                offset += n
+                guard failed else { w.completion(slice); continue }
+                // The shared transaction rolled back. Lost connections and the like are every
+                // batch's failure; a statement error is only its own batch's, the rest run again.
+                let own = slice.contains {
+                    if case .failure(let e) = $0, e != .aborted { return true } else { return false }
+                }
+                if own || connectionLevel || self == nil {
+                    w.completion(slice)
+                } else {
+                    self?.submit(w.batch, completion: w.completion)
+                }
+            }
+        }
     }
 
     private func popWaiter() -> Waiter? {
@@ -157,6 +223,9 @@ public final class PGPool {
         while let w = popWaiter() { w.completion(Array(repeating: .failure(e), count: w.batch.count)) }
         waiters.removeAll()
         waitersHead = 0
+        let group = groupWaiters
+        groupWaiters.removeAll()
+        for w in group { w.completion(Array(repeating: .failure(e), count: w.batch.count)) }
     }
 
     // MARK: Connections
@@ -177,10 +246,7 @@ public final class PGPool {
             slot.backoffMillis = minBackoffMillis
             slot.everConnected = true
             warmingUpDone()
-            if let w = popWaiter(), let c = slot.connection {
-                onWaitForConnection?(monotonicNanos() &- w.queuedAt)
-                c.execute(batch: w.batch, completion: w.completion)
-            }
+            if let c = slot.connection { dispatch(to: c) }
         case .failed(let e):
             lastError = e
             connectionLosses += 1
