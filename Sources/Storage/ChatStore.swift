@@ -176,7 +176,7 @@ public final class ChatStore {
         // Group commit: under load, the answers finishing together share one transaction and one
         // WAL flush instead of queueing one flush each behind the pool's few connections.
         pool.pipeline([PGQuery(SQL.finalizeMessage, [id, owner] + finals, prepared: "cr_msg_finalize")],
-                      groupCommit: true) { [self] results in
+                      group: .durable) { [self] results in
             switch results.first ?? .failure(.client("no result")) {
             case .failure(let e): completion(.failure(.database(e)))
             case .success(let res) where res.affectedRows > 0: completion(.success(true))
@@ -218,7 +218,8 @@ public final class ChatStore {
             : PGQuery(SQL.beginNextTurn, [convID, owner, model, userID, userText, assistantID, provider, writer],
                       prepared: "cr_turn_next")
         let lossMark = pool.connectionLosses
-        pool.pipeline([PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit"), turn]) { results in
+        // Turns starting together share one transaction when the pool is busy (group commit).
+        pool.pipeline([PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit"), turn], group: .deferredFlush) { results in
             guard results.count == 2 else { completion(.failure(.database(.client("short pipeline")))); return }
             let res: PGResult
             switch results[1] {

@@ -180,12 +180,24 @@ start_chatrelay() {
   TMPDIRS+=("$dir")
   env PORT="$RELAY_PORT" HOST=127.0.0.1 CHAT_WORKERS=1 CHAT_API_KEYS="$API_KEY" CHAT_DATA_DIR="$dir" \
     OPENAI_API_KEY=sk-mock OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" LOG_LEVEL=warn \
-    CHAT_MAX_CONNECTIONS=65536 "${extra[@]}" \
+    CHAT_MAX_CONNECTIONS=65536 ${CHATRELAY_EXTRA_ENV:-} "${extra[@]}" \
     taskset -c "$SERVER_CPU" "$BIN/chatrelay" >"$OUT/logs/chatrelay.log" 2>&1 &
   local pid=$!
   STARTED_PIDS+=("$pid")
   wait_http "http://127.0.0.1:$RELAY_PORT/api/v1/health" 90 || { log "chatrelay did not start"; tail -5 "$OUT/logs/chatrelay.log" >&2; return 1; }
   SERVER_PIDS="$pid $(descendants "$pid")"
+  # PG_CPU: move the embedded PostgreSQL (postmaster and the backends it has forked) to its own
+  # core; later backends inherit the postmaster's affinity.
+  if [[ -n "${PG_CPU:-}" ]]; then
+    local p
+    for p in $(descendants "$pid"); do taskset -a -p -c "$PG_CPU" "$p" >/dev/null; done
+  fi
+  # PG_NICE: run the embedded PostgreSQL at a lower priority, standing in for a database on its
+  # own machine: its bursts then wait for the relay instead of taking its time slices.
+  if [[ -n "${PG_NICE:-}" ]]; then
+    local q
+    for q in $(descendants "$pid"); do renice -n "$PG_NICE" -p "$q" >/dev/null; done
+  fi
 }
 
 descendants() {
