@@ -56,8 +56,8 @@ import Testing
         var merged = snapshot(1)
         merged.merge(snapshot(2))
         #expect(merged.workersReporting == 2)
-        #expect(merged.openConnections == 3)
-        #expect(merged.draining)
+        #expect(merged.gauges.openConnections == 3)
+        #expect(merged.gauges.draining)
         let text = String(decoding: PrometheusText.render(merged, ProcessFacts(version: "9.9.9", workers: 2, residentBytes: 1024,
                                                                                  openFileDescriptors: 7, startTimeSeconds: 1_800_000_000.5)), as: UTF8.self)
         #expect(text.contains("chatrelay_tokens_relayed_total{provider=\"openai\"} 3\n"))

@@ -84,6 +84,19 @@ def mock_port(workdir, request):
     return proc.wait_for_line(port, timeout=15)
 
 
+def wait_healthy(url: str, timeout: float, alive=lambda: True) -> bool:
+    """Polls GET /api/v1/health until it answers 200 (True), the time is up or `alive()` is false."""
+    deadline = time.monotonic() + timeout
+    while alive() and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def start_relay(workdir: Path, mock_port: int, name: str, extra_env: dict | None = None) -> tuple[Proc, str]:
     data = workdir / f"{name}-data"
     data.mkdir()
@@ -109,16 +122,8 @@ def start_relay(workdir: Path, mock_port: int, name: str, extra_env: dict | None
 
     try:
         url = f"http://127.0.0.1:{proc.wait_for_line(port, timeout=60)}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} never became healthy")
-            time.sleep(0.1)
+        if not wait_healthy(url, 30):
+            raise RuntimeError(f"{name} never became healthy")
     except BaseException:
         proc.stop()
         raise

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import KEYS, Proc, _failed, start_relay
+from conftest import KEYS, Proc, _failed, start_relay, wait_healthy
 from deploy_support import PostgresCluster, free_port, nginx_args, nginx_binary, render_nginx
 
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx not installed (scripts/install-deps.sh --test)")
@@ -59,16 +59,8 @@ def stack(workdir, mock_port, request):
     nginx = Proc("nginx", nginx_args(conf) + ["-g", "daemon off;"], dict(os.environ), folder / "nginx.out")
     request.addfinalizer(lambda: stop_nginx(nginx, folder))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if nginx.p.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"nginx did not come up:\n{(folder / 'error.log').read_text(errors='replace')}")
-        time.sleep(0.1)
+    if not wait_healthy(url, 20, alive=lambda: nginx.p.poll() is None):
+        raise RuntimeError(f"nginx did not come up:\n{(folder / 'error.log').read_text(errors='replace')}")
     return Stack(url, a, b)
 
 

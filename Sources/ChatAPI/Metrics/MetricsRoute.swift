@@ -39,7 +39,7 @@ extension Worker {
     /// This worker's numbers now (also called on this loop when another worker asks for them).
     func metricsSnapshot() -> MetricsSnapshot {
         let pool = self.pool.stats
-        return metrics.snapshot(WorkerMetrics.Gauges(
+        return metrics.snapshot(MetricsGauges(
             openConnections: server.connectionCount, openStreams: service.activeTurns,
             poolInUse: pool.busy, poolIdle: pool.idle, poolQueueLength: pool.queued, draining: server.isDraining))
     }

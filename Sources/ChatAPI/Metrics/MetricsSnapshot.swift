@@ -10,12 +10,7 @@ struct MetricsSnapshot: Sendable {
     var timeToFirstToken: HistogramFamily
     var tokensRelayed: [UInt64]
     var poolWait: HistogramFamily
-    var openConnections: Int
-    var openStreams: Int
-    var poolInUse: Int
-    var poolIdle: Int
-    var poolQueueLength: Int
-    var draining: Bool
+    var gauges: MetricsGauges
     /// Workers whose numbers are in here.
     var workersReporting = 1
 
@@ -26,12 +21,27 @@ struct MetricsSnapshot: Sendable {
         timeToFirstToken.merge(o.timeToFirstToken)
         for i in tokensRelayed.indices where i < o.tokensRelayed.count { tokensRelayed[i] &+= o.tokensRelayed[i] }
         poolWait.merge(o.poolWait)
+        gauges.add(o.gauges)
+        workersReporting += o.workersReporting
+    }
+}
+
+/// What a worker's metrics read at scrape time from the server, the turns and the pool.
+struct MetricsGauges: Sendable {
+    var openConnections: Int
+    var openStreams: Int
+    var poolInUse: Int
+    var poolIdle: Int
+    var poolQueueLength: Int
+    var draining: Bool
+
+    /// Another worker's gauges: sums, and draining when any worker is.
+    mutating func add(_ o: MetricsGauges) {
         openConnections += o.openConnections
         openStreams += o.openStreams
         poolInUse += o.poolInUse
         poolIdle += o.poolIdle
         poolQueueLength += o.poolQueueLength
         draining = draining || o.draining
-        workersReporting += o.workersReporting
     }
 }

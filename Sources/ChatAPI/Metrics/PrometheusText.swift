@@ -44,11 +44,11 @@ struct PrometheusText {
             histogram("chatrelay_http_request_duration_seconds", ("route", route), s.requestDurations, i, skipEmpty: true)
         }
         family("chatrelay_open_connections", "gauge", "Client connections open now.")
-        sample("chatrelay_open_connections", [], s.openConnections)
+        sample("chatrelay_open_connections", [], s.gauges.openConnections)
         family("chatrelay_open_streams", "gauge", "Chat turns in progress now (/api/v1/chat and /v1/chat/completions).")
-        sample("chatrelay_open_streams", [], s.openStreams)
+        sample("chatrelay_open_streams", [], s.gauges.openStreams)
         family("chatrelay_draining", "gauge", "1 once the server is draining after SIGTERM, else 0.")
-        sample("chatrelay_draining", [], s.draining ? 1 : 0)
+        sample("chatrelay_draining", [], s.gauges.draining ? 1 : 0)
     }
 
     private mutating func upstream(_ s: MetricsSnapshot) {
@@ -76,10 +76,10 @@ struct PrometheusText {
 
     private mutating func database(_ s: MetricsSnapshot) {
         family("chatrelay_db_pool_connections", "gauge", "PostgreSQL pool connections by state, all workers.")
-        sample("chatrelay_db_pool_connections", [("state", "in_use")], s.poolInUse)
-        sample("chatrelay_db_pool_connections", [("state", "idle")], s.poolIdle)
+        sample("chatrelay_db_pool_connections", [("state", "in_use")], s.gauges.poolInUse)
+        sample("chatrelay_db_pool_connections", [("state", "idle")], s.gauges.poolIdle)
         family("chatrelay_db_pool_queue_length", "gauge", "Database work waiting for a pool connection now.")
-        sample("chatrelay_db_pool_queue_length", [], s.poolQueueLength)
+        sample("chatrelay_db_pool_queue_length", [], s.gauges.poolQueueLength)
         family("chatrelay_db_pool_wait_seconds", "histogram", "Time database work waited for a pool connection (0 when one was idle).")
         histogram("chatrelay_db_pool_wait_seconds", nil, s.poolWait, 0, skipEmpty: false)
     }

@@ -30,20 +30,10 @@ final class WorkerMetrics {
     }
 
     /// The gauges are read by the caller (they live in the server, service and pool).
-    struct Gauges {
-        var openConnections: Int
-        var openStreams: Int
-        var poolInUse: Int
-        var poolIdle: Int
-        var poolQueueLength: Int
-        var draining: Bool
-    }
-
-    func snapshot(_ g: Gauges) -> MetricsSnapshot {
+    func snapshot(_ g: MetricsGauges) -> MetricsSnapshot {
         MetricsSnapshot(routePatterns: routePatterns, requests: requests.entries, requestDurations: requestDurations,
                         upstreamOutcomes: upstream.outcomes, timeToFirstToken: upstream.timeToFirstToken,
                         tokensRelayed: upstream.tokensRelayed, poolWait: poolWait,
-                        openConnections: g.openConnections, openStreams: g.openStreams, poolInUse: g.poolInUse,
-                        poolIdle: g.poolIdle, poolQueueLength: g.poolQueueLength, draining: g.draining)
+                        gauges: g)
     }
 }
