@@ -3,7 +3,8 @@
 # stamps each token with its CLOCK_MONOTONIC send time; the harness, on the same machine, records
 # receipt minus stamp. The mock-direct run is the baseline: added per-token delay of a relay =
 # its stamp delay minus the direct one, added TTFT = its TTFT minus the direct one.
-# Env: TARGETS, CONCURRENCY ("1 100 1000"), DURATION (10 s), SKIP_BUILD=1.
+# Env: TARGETS, CONCURRENCY ("1 100 1000"), DURATION (10 s), TOKENS (20; fewer gives more TTFT
+# samples per second at low concurrency), SKIP_BUILD=1.
 source "$(dirname "$0")/lib.sh"
 S=latency
 prepare $S
@@ -13,7 +14,7 @@ for t in $TARGETS; do
   bench --concurrency 10 --requests 100 --duration 5 --tokens 5 --quiet || true   # warm-up
   for c in ${CONCURRENCY:-1 100 1000}; do
     bench --concurrency "$c" --requests 10000000 --duration "${DURATION:-10}" --grace 15 --timeout 30 \
-      --tokens 20 --token-delay-ms 20 --first-delay-ms 0 \
+      --tokens "${TOKENS:-20}" --token-delay-ms 20 --first-delay-ms 0 \
       --label "$S/$t/c$c" --json "$OUT/$S/$t-c$c.json" | tee -a "$OUT/$S/summary.txt"
   done
   stop_target
