@@ -4,7 +4,7 @@ import Providers
 @testable import ChatAPI
 
 /// Golden tests of the OpenAI-compatible chunk sequence (wire-formats §2.3): each provider's
-/// recorded stream in shared/fixtures goes through that provider's decoder and ChatRelay's
+/// recorded stream in Tests/Fixtures/providers goes through that provider's decoder and ChatRelay's
 /// OpenAI framing, the way a turn on /v1/chat/completions drives them (role chunk when the
 /// upstream starts, one chunk per text delta, then the finish chunk, the usage chunk and
 /// `[DONE]`, or a `data: {"error": …}` event and no `[DONE]`), with a fixed id and `created`.
@@ -108,8 +108,8 @@ import Providers
 private enum GoldenFiles {
     /// Tests/ChatAPITests/ of this checkout.
     static let testsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    /// The repository root's parent holds shared/fixtures.
-    static let fixtures = testsDirectory.appendingPathComponent("../../../shared/fixtures").standardizedFileURL
+    /// The recorded provider streams (Tests/Fixtures/providers).
+    static let fixtures = testsDirectory.appendingPathComponent("../Fixtures/providers").standardizedFileURL
 
     static func fixture(_ name: String) throws -> [UInt8] {
         Array(try Data(contentsOf: fixtures.appendingPathComponent(name)))

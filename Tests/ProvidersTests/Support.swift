@@ -4,7 +4,7 @@ import Providers
 enum Fixtures {
     static let directory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()
-        .appendingPathComponent("../../../shared/fixtures")
+        .appendingPathComponent("../Fixtures/providers")
         .standardizedFileURL
 
     static func bytes(_ name: String) throws -> [UInt8] {
