@@ -44,7 +44,8 @@ extension ChatService {
         case .success(let rt): route = rt
         }
         guard pool.isHealthy else { return databaseUnavailable(r) }
-        // The user message is durable before the upstream call starts.
+        // The user message is stored (committed, visible) before the upstream call starts; it is
+        // durable with the answer (see ChatStore.beginTurn).
         let databaseStartedAt = monotonicNanos()
         store.beginTurn(owner: owner, conversationID: body.conversationID, system: body.system, userText: body.message,
                         model: route.model, provider: route.provider.rawValue) { [self] result in
@@ -59,7 +60,7 @@ extension ChatService {
                 guard r.isClientConnected else {
                     // The client left while we stored: nothing to stream to; the turn is closed as cancelled.
                     store.finalizeAssistantMessage(owner: owner, id: start.assistantMessageID, text: "", status: .cancelled,
-                                                   finishReason: nil, usage: nil, ttftMs: nil, latencyMs: nil, error: nil) { _ in }
+                                                   finishReason: nil, usage: nil, ttftMs: nil, latencyMs: nil, error: nil, turn: start) { _ in }
                     return
                 }
                 let system = start.conversation.systemPrompt ?? body.system
