@@ -220,7 +220,7 @@ public final class ChatStore {
                       prepared: "cr_turn_next")
         let lossMark = pool.connectionLosses
         // Turns starting together share one transaction when the pool is busy (group commit).
-        pool.pipeline([PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit"), turn], group: .deferredFlush) { results in
+        pool.pipeline([PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit"), turn], groupCommit: true) { results in
             guard results.count == 2 else { completion(.failure(.database(.client("short pipeline")))); return }
             let res: PGResult
             switch results[1] {

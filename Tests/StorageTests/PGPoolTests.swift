@@ -40,7 +40,7 @@ extension StorageTests {
             var done: [[Result<PGResult, PGError>]?] = Array(repeating: nil, count: ids.count)
             for (i, id) in ids.enumerated() {
                 f.pool.pipeline([PGQuery("INSERT INTO conversations (id, owner_key_hash) VALUES ($1::uuid, $2)", [id, owner])],
-                                group: .durable) { done[i] = $0 }
+                                groupCommit: true) { done[i] = $0 }
             }
             drive(f.loop, "group writes", dump: { f.pool.debugDescription }) { busy != nil && done.allSatisfy { $0 != nil } }
             for r in done { #expect(r?.first.map { (try? $0.get())?.affectedRows } == 1) }
@@ -57,9 +57,9 @@ extension StorageTests {
             let a = UUID().uuidString.lowercased(), c = UUID().uuidString.lowercased()
             let insert = "INSERT INTO conversations (id, owner_key_hash) VALUES ($1::uuid, $2)"
             var results: [[Result<PGResult, PGError>]?] = [nil, nil, nil]
-            f.pool.pipeline([PGQuery(insert, [a, owner])], group: .durable) { results[0] = $0 }
-            f.pool.pipeline([PGQuery(insert, ["not-a-uuid", owner])], group: .durable) { results[1] = $0 }
-            f.pool.pipeline([PGQuery(insert, [c, owner])], group: .durable) { results[2] = $0 }
+            f.pool.pipeline([PGQuery(insert, [a, owner])], groupCommit: true) { results[0] = $0 }
+            f.pool.pipeline([PGQuery(insert, ["not-a-uuid", owner])], groupCommit: true) { results[1] = $0 }
+            f.pool.pipeline([PGQuery(insert, [c, owner])], groupCommit: true) { results[2] = $0 }
             drive(f.loop, "group with a failure", dump: { f.pool.debugDescription }) { busy != nil && results.allSatisfy { $0 != nil } }
             #expect(results[0]?.first.map { (try? $0.get())?.affectedRows } == 1)
             #expect(results[2]?.first.map { (try? $0.get())?.affectedRows } == 1)

@@ -56,13 +56,11 @@ public final class PGPool {
     private var slots: [Slot] = []
     private var waiters: [Waiter] = []
     private var waitersHead = 0
-    /// Queued group-commit batches, one queue per `PGCommitGroup`: a free connection takes a
-    /// whole queue (up to `maxGroup`) as one transaction, so one commit covers many writes.
-    private var groupWaiters: [[Waiter]] = Array(repeating: [], count: PGCommitGroup.allCases.count)
-    /// Which queue a free connection serves next: 0 the FIFO, then each group, in turns, so
-    /// none starves the others.
-    private var nextQueue = 0
-    private var groupedCount: Int { groupWaiters.reduce(0) { $0 + $1.count } }
+    /// Queued group-commit batches (`pipeline(_:groupCommit:)`): a free connection takes them all
+    /// (up to `maxGroup`) as one transaction, so one commit covers many writes.
+    private var groupWaiters: [Waiter] = []
+    /// A free connection serves the FIFO and the group in turns, so neither starves the other.
+    private var groupTurn = false
     /// Most batches one group transaction carries.
     public var maxGroup = 16
     private var started = false
@@ -98,7 +96,7 @@ public final class PGPool {
     public var isHealthy: Bool { slots.contains { $0.connection?.isConnected == true } }
 
     public var stats: Stats {
-        var st = Stats(size: size, connected: 0, idle: 0, busy: 0, queued: waiters.count - waitersHead + groupedCount)
+        var st = Stats(size: size, connected: 0, idle: 0, busy: 0, queued: waiters.count - waitersHead + groupWaiters.count)
         for s in slots {
             guard let c = s.connection else { continue }
             if c.isConnected { st.connected += 1 }
@@ -129,18 +127,20 @@ public final class PGPool {
     /// Runs a batch in one round trip on one connection, as one implicit transaction (see
     /// `PGConnection.execute(batch:completion:)`). One result per statement, in order.
     ///
-    /// With `group`, a batch that has to wait for a connection may share its transaction with
-    /// other batches of the same group (group commit): use it for independent writes, where one
-    /// transaction's fixed cost (commit, WAL flush, wake-ups) outweighs the statements. When the
-    /// shared transaction fails, the batch whose statement failed gets its results and the others
-    /// run again on their own, so no batch sees another's failure.
-    public func pipeline(_ queries: [PGQuery], group: PGCommitGroup? = nil,
+    /// With `groupCommit`, a batch that has to wait for a connection may share its transaction
+    /// with the other group-commit batches waiting (group commit): use it for independent writes,
+    /// where one transaction's fixed cost (commit, wake-ups) outweighs the statements. Every such
+    /// batch may share a transaction with any other, so they must agree on its settings (ChatStore
+    /// sends only turn starts, which all turn the WAL flush off). When the shared transaction
+    /// fails, the batch whose statement failed gets its results and the others run again on
+    /// their own, so no batch sees another's failure.
+    public func pipeline(_ queries: [PGQuery], groupCommit: Bool = false,
                          completion: @escaping ([Result<PGResult, PGError>]) -> Void) {
         guard !queries.isEmpty else { completion([]); return }
-        submit(queries, group: group, completion: completion)
+        submit(queries, groupCommit: groupCommit, completion: completion)
     }
 
-    private func submit(_ batch: [PGQuery], group: PGCommitGroup? = nil,
+    private func submit(_ batch: [PGQuery], groupCommit: Bool = false,
                         completion: @escaping ([Result<PGResult, PGError>]) -> Void) {
         func failAll(_ e: PGError) { completion(Array(repeating: .failure(e), count: batch.count)) }
         if closed { failAll(.closed); return }
@@ -154,32 +154,26 @@ public final class PGPool {
             failAll(.unavailable(lastError.map { "\($0)" } ?? "no connection"))
             return
         }
-        if waiters.count - waitersHead + groupedCount >= maxQueue { failAll(.overloaded); return }
+        if waiters.count - waitersHead + groupWaiters.count >= maxQueue { failAll(.overloaded); return }
         let w = Waiter(batch: batch, completion: completion, queuedAt: monotonicNanos())
-        if let group { groupWaiters[group.rawValue].append(w) } else { waiters.append(w) }
+        if groupCommit { groupWaiters.append(w) } else { waiters.append(w) }
     }
 
-    /// Gives a free connection the next work: the FIFO's head or a whole group, in turns.
+    /// Gives a free connection the next work: the FIFO's head or the waiting group, in turns.
     private func dispatch(to c: PGConnection) {
-        let queues = 1 + groupWaiters.count
-        for step in 0..<queues {
-            let q = (nextQueue + step) % queues
-            if q == 0 {
-                guard let w = popWaiter() else { continue }
-                onWaitForConnection?(monotonicNanos() &- w.queuedAt)
-                c.execute(batch: w.batch, completion: w.completion)
-            } else {
-                let g = q - 1
-                guard !groupWaiters[g].isEmpty else { continue }
-                let take = min(groupWaiters[g].count, max(1, maxGroup))
-                let group = Array(groupWaiters[g].prefix(take))
-                groupWaiters[g].removeFirst(take)
-                let now = monotonicNanos()
-                for w in group { onWaitForConnection?(now &- w.queuedAt) }
-                executeGroup(group, on: c)
-            }
-            nextQueue = (q + 1) % queues
-            return
+        let fifoWaiting = waitersHead < waiters.count
+        if !groupWaiters.isEmpty && (groupTurn || !fifoWaiting) {
+            groupTurn = false
+            let take = min(groupWaiters.count, max(1, maxGroup))
+            let group = Array(groupWaiters.prefix(take))
+            groupWaiters.removeFirst(take)
+            let now = monotonicNanos()
+            for w in group { onWaitForConnection?(now &- w.queuedAt) }
+            executeGroup(group, on: c)
+        } else if let w = popWaiter() {
+            groupTurn = true
+            onWaitForConnection?(monotonicNanos() &- w.queuedAt)
+            c.execute(batch: w.batch, completion: w.completion)
         }
     }
 
@@ -232,9 +226,9 @@ public final class PGPool {
         while let w = popWaiter() { w.completion(Array(repeating: .failure(e), count: w.batch.count)) }
         waiters.removeAll()
         waitersHead = 0
-        let groups = groupWaiters
-        for g in groupWaiters.indices { groupWaiters[g].removeAll() }
-        for w in groups.joined() { w.completion(Array(repeating: .failure(e), count: w.batch.count)) }
+        let group = groupWaiters
+        groupWaiters.removeAll()
+        for w in group { w.completion(Array(repeating: .failure(e), count: w.batch.count)) }
     }
 
     // MARK: Connections
@@ -295,14 +289,4 @@ public final class PGPool {
         }
         failWaiters(.closed)
     }
-}
-
-/// Batches that may share one transaction (`PGPool.pipeline(_:group:)`). Batches of different
-/// groups never share one: a group's batches must agree on what their transaction may be (e.g.
-/// whether its commit waits for the WAL flush).
-public enum PGCommitGroup: Int, CaseIterable, Sendable {
-    /// Commits that wait for their flush (the default `synchronous_commit`).
-    case durable
-    /// Batches that turn the flush off for their transaction.
-    case deferredFlush
 }
