@@ -328,9 +328,7 @@ enum SQL {
         INSERT INTO messages (id, conversation_id, role, content, status, model, provider, created_at, updated_at)
         SELECT $1::uuid, c.id, '\(role)', \(content), '\(status)', \(model), \(provider), t.ts, t.ts
         FROM conversations c,
-             LATERAL (SELECT greatest(clock_timestamp(),
-                                      (SELECT max(m.created_at) + interval '1 microsecond'
-                                       FROM messages m WHERE m.conversation_id = c.id)) AS ts) t
+             LATERAL (SELECT \(afterLatestMessage(of: "c.id")) AS ts) t
         WHERE c.id = \(conversation)::uuid AND c.owner_key_hash = \(owner)
         """
     }
@@ -351,6 +349,29 @@ enum SQL {
                 WHERE starts_with(application_name, $1)))
         """
 
+    /// The time for a conversation's next message: now, or just after its latest message when the
+    /// clock reads earlier, so (created_at, id) keeps the order.
+    static func afterLatestMessage(of conversation: String) -> String {
+        """
+        greatest(clock_timestamp(), (SELECT max(m.created_at) + interval '1 microsecond'
+                                     FROM messages m WHERE m.conversation_id = \(conversation)))
+        """
+    }
+
+    /// The CTE `n` of a turn start: the user message (complete) at `t.ts` and the assistant
+    /// message (streaming) 1 µs after it, in conversation `conversation`, selected `from`.
+    static func openTurnRows(user: String, text: String, assistant: String, conversation: String, model: String,
+                             provider: String, writer: String, from: String) -> String {
+        """
+        n AS (
+            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, writer, created_at, updated_at)
+            SELECT \(user)::uuid, \(conversation), 'user', \(text)::text, 'complete', NULL, NULL, NULL, t.ts, t.ts FROM \(from)
+            UNION ALL
+            SELECT \(assistant)::uuid, \(conversation), 'assistant', '', 'streaming', \(model)::text, \(provider)::text,
+                   \(writer)::text, t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM \(from))
+        """
+    }
+
     /// Makes the current (implicit) transaction commit without waiting for its WAL flush.
     static let commitWithoutFlush = "SELECT set_config('synchronous_commit', 'off', true)"
 
@@ -362,12 +383,8 @@ enum SQL {
             INSERT INTO conversations (id, owner_key_hash, title, system_prompt, model)
             VALUES ($1::uuid, $2, $3, $4, $5) RETURNING *),
         t AS (SELECT clock_timestamp() AS ts),
-        n AS (
-            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, writer, created_at, updated_at)
-            SELECT $6::uuid, $1::uuid, 'user', $7::text, 'complete', NULL, NULL, NULL, t.ts, t.ts FROM t
-            UNION ALL
-            SELECT $8::uuid, $1::uuid, 'assistant', '', 'streaming', $5::text, $9::text, $10::text,
-                   t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t)
+        \(openTurnRows(user: "$6", text: "$7", assistant: "$8", conversation: "$1::uuid", model: "$5", provider: "$9",
+                       writer: "$10", from: "t"))
         SELECT c.id::text AS id, c.title, c.system_prompt, c.model, \(iso("c.created_at")) AS created_at,
                \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at
         FROM c, t
@@ -383,14 +400,9 @@ enum SQL {
         WITH c AS (
             UPDATE conversations SET updated_at = now(), model = coalesce($3, model)
             WHERE id = $1::uuid AND owner_key_hash = $2 RETURNING *),
-        t AS (SELECT greatest(clock_timestamp(), (SELECT max(m.created_at) + interval '1 microsecond'
-                                                  FROM messages m WHERE m.conversation_id = $1::uuid)) AS ts),
-        n AS (
-            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, writer, created_at, updated_at)
-            SELECT $4::uuid, c.id, 'user', $5::text, 'complete', NULL, NULL, NULL, t.ts, t.ts FROM c, t
-            UNION ALL
-            SELECT $6::uuid, c.id, 'assistant', '', 'streaming', $3::text, $7::text, $8::text,
-                   t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM c, t)
+        t AS (SELECT \(afterLatestMessage(of: "$1::uuid")) AS ts),
+        \(openTurnRows(user: "$4", text: "$5", assistant: "$6", conversation: "c.id", model: "$3", provider: "$7",
+                       writer: "$8", from: "c, t"))
         SELECT c.id::text AS id, c.title, c.system_prompt, c.model, \(iso("c.created_at")) AS created_at,
                \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at,
                m.id::text AS m_id, m.role AS m_role, m.content AS m_content, m.status AS m_status,
@@ -407,8 +419,7 @@ enum SQL {
         WITH c AS (
             INSERT INTO conversations (id, owner_key_hash, title, system_prompt, model)
             VALUES ($1::uuid, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING),
-        t AS (SELECT greatest(clock_timestamp(), (SELECT max(m.created_at) + interval '1 microsecond'
-                                                  FROM messages m WHERE m.conversation_id = $1::uuid)) AS ts),
+        t AS (SELECT \(afterLatestMessage(of: "$1::uuid")) AS ts),
         u AS (
             INSERT INTO messages (id, conversation_id, role, content, status, created_at, updated_at)
             SELECT $6::uuid, $1::uuid, 'user', $7::text, 'complete', t.ts, t.ts FROM t
