@@ -461,15 +461,21 @@ enum HTTPClient {
         var h = headers
         h["Connection"] = "close"
         try s.send(requestBytes(method: method, path: path, headers: h, body: body))
+        return try readResponse(from: s, label: "\(method) \(path)", timeout: timeout, closeMayEndBody: true)
+    }
+
+    /// Reads one response from `s`. With `closeMayEndBody`, a body without a length ends at the
+    /// close (as HTTP/1.1 allows); without it, any close before the response is complete fails.
+    static func readResponse(from s: TestSocket, label: String, timeout: Double, closeMayEndBody: Bool) throws -> HTTPResult {
         var p = ResponseParser()
         let deadline = Date().addingTimeInterval(timeout)
         while !p.complete {
             let left = deadline.timeIntervalSinceNow
-            guard left > 0 else { throw HarnessError.io("\(method) \(path): no complete response within \(timeout) s") }
+            guard left > 0 else { throw HarnessError.io("\(label): no complete response within \(timeout) s") }
             guard let bytes = try s.receive(seconds: left) else { continue }
             if bytes.isEmpty {
-                if p.headDone && !p.chunked && p.contentLength == nil { break }
-                throw HarnessError.io("\(method) \(path): connection closed before the response was complete")
+                if closeMayEndBody && p.headDone && !p.chunked && p.contentLength == nil { break }
+                throw HarnessError.io("\(label): connection closed before the response was complete")
             }
             try p.feed(bytes)
         }

@@ -236,16 +236,7 @@ extension ChatAPIEndToEnd {
             let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
             _ = try s.next(event: "token")
             relay.child.signal(SIGTERM)
-            let r = try s.readToEnd()
-            #expect(r.events.last?.event == "done", "events: \(r.events.map(\.event).suffix(3))")
-            #expect(r.text == mockText(tokens: 40))
-            let code = relay.child.waitForExit(seconds: 10)
-            #expect(code == 0, "exit code \(String(describing: code))\n\(relay.child.log.suffix(2000))")
-            // Read the stored answer through another instance.
-            let other = try Shared.relay.get()
-            let answer = try other.finalAnswer(id)
-            #expect(answer.str("status") == "complete")
-            #expect(answer.str("content") == mockText(tokens: 40))
+            try expectFinishedStoredAndExited(s, relay: relay, conversation: id, tokens: 40)
         }
 
         /// After SIGTERM the instance is reachable but unready: on new connections health is 503
@@ -283,15 +274,21 @@ extension ChatAPIEndToEnd {
             #expect(openAI.response.errorType == "service_unavailable_error", "\(openAI.response.text)")
             #expect(relay.child.isRunning, "the worker stopped while a stream was still open")
 
+            try expectFinishedStoredAndExited(s, relay: relay, conversation: id, tokens: 30)
+        }
+
+        /// The open stream ends with `done` and the mock's whole text, the draining process exits
+        /// 0, and the answer, read through another instance, is stored `complete`.
+        private func expectFinishedStoredAndExited(_ s: SSEClient, relay: Relay, conversation id: String, tokens: Int) throws {
             let r = try s.readToEnd()
             #expect(r.events.last?.event == "done", "events: \(r.events.map(\.event).suffix(3))")
-            #expect(r.text == mockText(tokens: 30))
+            #expect(r.text == mockText(tokens: tokens))
             let code = relay.child.waitForExit(seconds: 10)
             #expect(code == 0, "exit code \(String(describing: code))\n\(relay.child.log.suffix(2000))")
             let other = try Shared.relay.get()
             let answer = try other.finalAnswer(id)
             #expect(answer.str("status") == "complete")
-            #expect(answer.str("content") == mockText(tokens: 30))
+            #expect(answer.str("content") == mockText(tokens: tokens))
         }
 
         /// CHAT_DRAIN_S=1 and a long stream: the client gets an error event and the row is `error`.
@@ -323,16 +320,7 @@ private func keepAliveRequest(port: Int, method: String, path: String, body: [UI
     defer { socket.close() }
     let headers = ["Authorization": "Bearer k1", "Content-Type": "application/json", "Connection": "keep-alive"]
     try socket.send(requestBytes(method: method, path: path, headers: headers, body: body))
-    var parser = ResponseParser()
-    let deadline = Date().addingTimeInterval(timeout)
-    while !parser.complete {
-        let left = deadline.timeIntervalSinceNow
-        guard left > 0 else { throw HarnessError.io("\(method) \(path): no complete response within \(timeout) s") }
-        guard let bytes = try socket.receive(seconds: left) else { continue }
-        if bytes.isEmpty { throw HarnessError.io("\(method) \(path): closed before the response was complete") }
-        try parser.feed(bytes)
-    }
-    let response = HTTPResult(status: parser.status, headers: parser.headers, body: parser.body)
+    let response = try HTTPClient.readResponse(from: socket, label: "\(method) \(path)", timeout: timeout, closeMayEndBody: false)
     let closed = (try? socket.receive(seconds: 3))?.map { $0.isEmpty } ?? false
     return (response, closed)
 }
