@@ -186,18 +186,14 @@ start_chatrelay() {
   STARTED_PIDS+=("$pid")
   wait_http "http://127.0.0.1:$RELAY_PORT/api/v1/health" 90 || { log "chatrelay did not start"; tail -5 "$OUT/logs/chatrelay.log" >&2; return 1; }
   SERVER_PIDS="$pid $(descendants "$pid")"
-  # PG_CPU: move the embedded PostgreSQL (postmaster and the backends it has forked) to its own
-  # core; later backends inherit the postmaster's affinity.
-  if [[ -n "${PG_CPU:-}" ]]; then
-    local p
-    for p in $(descendants "$pid"); do taskset -a -p -c "$PG_CPU" "$p" >/dev/null; done
-  fi
-  # PG_NICE: run the embedded PostgreSQL at a lower priority, standing in for a database on its
-  # own machine: its bursts then wait for the relay instead of taking its time slices.
-  if [[ -n "${PG_NICE:-}" ]]; then
-    local q
-    for q in $(descendants "$pid"); do renice -n "$PG_NICE" -p "$q" >/dev/null; done
-  fi
+  # The embedded PostgreSQL (postmaster and the backends it has forked; later backends inherit
+  # both settings): PG_CPU moves it to its own core; PG_NICE lowers its priority, standing in for a
+  # database on its own machine (its bursts then wait for the relay instead of taking its slices).
+  local p
+  for p in $(descendants "$pid"); do
+    [[ -z "${PG_CPU:-}" ]] || taskset -a -p -c "$PG_CPU" "$p" >/dev/null
+    [[ -z "${PG_NICE:-}" ]] || renice -n "$PG_NICE" -p "$p" >/dev/null
+  done
 }
 
 descendants() {
