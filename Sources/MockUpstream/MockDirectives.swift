@@ -1,13 +1,16 @@
 import JSONCore
 
 /// What a test asks of one mock answer. Directives travel inside the last user message, e.g.
-/// `[mock tokens=20 delay=20 first=5 fault=429 after=3 stamp]`, because that is the only part of
+/// `[mock tokens=20 delay=20 jitter=5 first=5 fault=429 after=3 stamp]`, because that is the only part of
 /// a request every relay (ChatRelay, nginx, LiteLLM) passes through unchanged. Command-line
 /// flags give the defaults.
 struct MockDirectives {
     var tokens = 8
     var delayMs = 0.0
     var firstDelayMs = 0.0
+    /// Each gap between tokens is `delayMs` ± up to this much, uniformly: real providers do not
+    /// tick like a clock, and streams that do all tick together.
+    var jitterMs = 0.0
     var fault: Fault?
     /// Tokens sent before a mid-stream fault.
     var after = 2
@@ -38,6 +41,7 @@ struct MockDirectives {
             case "tokens": d.tokens = max(0, min(Int(value) ?? d.tokens, 100_000))
             case "delay": d.delayMs = max(0, Double(value) ?? d.delayMs)
             case "first": d.firstDelayMs = max(0, Double(value) ?? d.firstDelayMs)
+            case "jitter": d.jitterMs = max(0, Double(value) ?? d.jitterMs)
             case "fault": d.fault = Fault(rawValue: value)
             case "after": d.after = max(0, Int(value) ?? d.after)
             case "stamp": d.stamp = true

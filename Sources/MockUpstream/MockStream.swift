@@ -18,6 +18,8 @@ final class MockStream {
     private var finished = false
     private var closing = false
     private var stopped = false
+    /// xorshift64 state for `jitter`, seeded per stream (never 0).
+    private var jitterState = monotonicNanos() | 1
     private let onDone: () -> Void
 
     init(responder: HTTPResponder, loop: EventLoop, format: MockWireFormat, directives: MockDirectives,
@@ -78,7 +80,7 @@ final class MockStream {
         guard !finished else { return }
         if !pieces.isEmpty {
             responder.write(pieces.removeFirst())
-            if pieces.isEmpty && closing { finishStream() } else { schedule(afterMs: pieces.isEmpty ? d.delayMs : 1) }
+            if pieces.isEmpty && closing { finishStream() } else { schedule(afterMs: pieces.isEmpty ? nextGapMs() : 1) }
             return
         }
         if closing {
@@ -99,7 +101,17 @@ final class MockStream {
             emit(format.token(text, index: sent, model: model, promptTokens: promptTokens))
             sent += 1
         } while d.delayMs <= 0 && pieces.isEmpty && !finished
-        schedule(afterMs: d.delayMs)
+        schedule(afterMs: nextGapMs())
+    }
+
+    /// The wait before the next token: `delay`, moved by up to ±`jitter` (xorshift: no syscall per token).
+    private func nextGapMs() -> Double {
+        guard d.jitterMs > 0 else { return d.delayMs }
+        jitterState ^= jitterState << 13
+        jitterState ^= jitterState >> 7
+        jitterState ^= jitterState << 17
+        let unit = Double(jitterState >> 11) / Double(1 << 53)  // [0, 1)
+        return max(0, d.delayMs + (unit * 2 - 1) * d.jitterMs)
     }
 
     private func emit(_ event: [UInt8]) {

@@ -13,6 +13,9 @@ struct Options {
     var prompt = "Say hello"
 
     var concurrency = 10
+    /// Closed loop: the C slots open evenly over this many seconds instead of all at once, so the
+    /// streams do not start (and, with equal answers, keep ticking) in lockstep.
+    var rampSeconds = 0.0
     var rate = 0.0
     var maxStreams = 10_000
     var requests = 1_000
@@ -57,6 +60,7 @@ struct Options {
     usage: chatrelay-bench --url http://127.0.0.1:PORT [--target chat|openai] [mode] [options]
     modes:
       --concurrency C          closed loop: C requests in flight, keep-alive connections reused (default)
+        --ramp S               open the C slots evenly over S seconds instead of all at once
       --rate R                 open loop: R requests/s, at most --max-streams in flight (default 10000)
       --hold N                 open N long streams (1 token/s), sample server RSS/fds per stream, close
       --vanish N               open N long streams, close all client sockets at once, poll until the
@@ -109,6 +113,7 @@ struct Options {
                     guard let v = next(), let t = Target(rawValue: v) else { throw OptionsError("--target is chat or openai") }
                     o.target = t
                 case "--concurrency": o.mode = .closed; o.concurrency = max(1, try int(a).get())
+                case "--ramp": o.rampSeconds = try num(a).get()
                 case "--rate": o.mode = .open; o.rate = try num(a).get()
                 case "--max-streams": o.maxStreams = max(1, try int(a).get())
                 case "--hold": o.mode = .hold; o.streams = max(1, try int(a).get())

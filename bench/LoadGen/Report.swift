@@ -62,6 +62,7 @@ struct Report {
         w.field("mode", o.mode.rawValue)
         w.field("url", "http://\(o.host):\(o.port)\(o.pathPrefix)")
         w.field("concurrency", o.mode == .closed ? o.concurrency : 0)
+        w.field("ramp_s", o.rampSeconds)
         w.field("rate", o.mode == .open ? o.rate : 0)
         w.field("tokens", o.tokens)
         w.field("token_delay_ms", o.tokenDelayMs)
@@ -175,7 +176,7 @@ struct Report {
     func human() -> [String] {
         let st = r.stats
         var out: [String] = []
-        let what = o.mode == .closed ? "closed loop C=\(o.concurrency)" : o.mode == .open ? "open loop \(Fmt.trim(o.rate)) req/s (max \(o.maxStreams) streams)" : "\(o.mode.rawValue) \(o.streams) streams"
+        let what = o.mode == .closed ? "closed loop C=\(o.concurrency)" + (o.rampSeconds > 0 ? " (ramp \(Fmt.trim(o.rampSeconds)) s)" : "") : o.mode == .open ? "open loop \(Fmt.trim(o.rate)) req/s (max \(o.maxStreams) streams)" : "\(o.mode.rawValue) \(o.streams) streams"
         out.append("chatrelay-bench \(o.label.isEmpty ? "" : "[\(o.label)] ")\(o.target.rawValue) http://\(o.host):\(o.port)\(o.pathPrefix)  \(what)  \(o.directives)")
         out.append("  elapsed \(Fmt.fixed(elapsed, 2)) s  started \(st.started)  completed \(st.completed)  rps \(Fmt.fixed(elapsed > 0 ? Double(st.completed) / elapsed : 0, 1))  tokens \(st.tokens) (\(Fmt.fixed(elapsed > 0 ? Double(st.tokens) / elapsed : 0, 0))/s)  connections \(st.connectionsOpened)")
         out.append(line("ttft", st.ttft))

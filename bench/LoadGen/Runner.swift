@@ -38,6 +38,9 @@ final class Runner: ClientOwner {
     private var nextArrival: UInt64 = 0
     private var interval: UInt64 = 0
     private var refillScheduled = false
+    /// Closed-loop slots open so far (`--ramp`); all of them without a ramp.
+    private var openSlots = 0
+    private var rampTimer: TimerID?
     /// Run-long timers (duration, grace, hard bound); cancelled at the end.
     private var timers: [TimerID] = []
     private var sweepTimer: TimerID?
@@ -122,7 +125,8 @@ final class Runner: ClientOwner {
             sweepTimer = loop.schedule(afterMillis: 250) { [weak self] in self?.sweep() }
             if o.requests == 0 { endIssuing(); return }
             if o.mode == .closed {
-                refill()
+                openSlots = o.rampSeconds > 0 ? 0 : o.concurrency
+                rampSlots()
             } else {
                 interval = max(1, UInt64(1e9 / o.rate))
                 nextArrival = startedAt
@@ -153,8 +157,21 @@ final class Runner: ClientOwner {
         return true
     }
 
+    /// Opens the slots due by now on the ramp, then again every millisecond until all are open.
+    private func rampSlots() {
+        rampTimer = nil
+        if openSlots < o.concurrency {
+            let elapsed = Double(monotonicNanos() - startedAt) / 1e9
+            openSlots = min(o.concurrency, max(openSlots, Int(Double(o.concurrency) * elapsed / o.rampSeconds) + 1))
+        }
+        refill()
+        if openSlots < o.concurrency && issuing {
+            rampTimer = loop.schedule(afterMillis: 1) { [weak self] in self?.rampSlots() }
+        }
+    }
+
     private func refill() {
-        while inFlight < o.concurrency && canIssue() {
+        while inFlight < openSlots && canIssue() {
             startRequest(at: monotonicNanos())
         }
         checkDone()
@@ -288,6 +305,7 @@ final class Runner: ClientOwner {
         for t in timers { loop.cancel(t) }
         if let t = sweepTimer { loop.cancel(t) }
         if let t = arrivalTimer { loop.cancel(t) }
+        if let t = rampTimer { loop.cancel(t) }
         if let t = stepDeadline { loop.cancel(t) }
         for c in Array(clients.values) where c.abortKind == nil { c.abortKind = "__finish"; c.close() }
         healthClient?.close()

@@ -186,14 +186,27 @@ start_chatrelay() {
   STARTED_PIDS+=("$pid")
   wait_http "http://127.0.0.1:$RELAY_PORT/api/v1/health" 90 || { log "chatrelay did not start"; tail -5 "$OUT/logs/chatrelay.log" >&2; return 1; }
   SERVER_PIDS="$pid $(descendants "$pid")"
-  # The embedded PostgreSQL (postmaster and the backends it has forked; later backends inherit
-  # both settings): PG_CPU moves it to its own core; PG_NICE lowers its priority, standing in for a
-  # database on its own machine (its bursts then wait for the relay instead of taking its slices).
-  local p
-  for p in $(descendants "$pid"); do
+  # The embedded PostgreSQL: pg_ctl daemonizes it, so it is no descendant of ChatRelay; it is found
+  # by its data folder. PG_CPU moves it (postmaster and backends; later backends inherit both
+  # settings) to its own core; PG_NICE lowers its priority, standing in for a database on its own
+  # machine (its bursts then wait for the relay instead of taking its slices).
+  local master p
+  master="$(pgrep -f -- "-D $dir/pg/data" | head -1 || true)"
+  PG_PIDS="${master:+$master $(descendants "$master")}"
+  for p in $PG_PIDS; do
     [[ -z "${PG_CPU:-}" ]] || taskset -a -p -c "$PG_CPU" "$p" >/dev/null
     [[ -z "${PG_NICE:-}" ]] || renice -n "$PG_NICE" -p "$p" >/dev/null
   done
+}
+
+# pg_cpu_seconds — CPU seconds (user + system) the embedded PostgreSQL has used so far.
+pg_cpu_seconds() {
+  local p ticks=0 f
+  for p in ${PG_PIDS:-}; do
+    f="$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null)" || continue
+    ticks=$((ticks + ${f% *} + ${f#* }))
+  done
+  echo "$ticks $(getconf CLK_TCK)" | awk '{printf "%.2f", $1 / $2}'
 }
 
 descendants() {
@@ -215,6 +228,7 @@ start_target() {
   local name="$1"
   SKIP_REASON=""
   SERVER_PIDS=""
+  PG_PIDS=""
   TARGET_KEY="$API_KEY"
   BENCH_TARGET=openai
   case "$name" in
