@@ -18,7 +18,7 @@ public struct APIKeys: Sendable {
 
     /// The owner id (hex SHA-256) when the `Authorization: Bearer` value is a known key.
     public func owner(forAuthorization header: String?) -> String? {
-        guard let header, header.count > 7 else { return nil }
+        guard let header, header.utf8.count > 7 else { return nil }
         let scheme = header.prefix(7).lowercased()
         guard scheme == "bearer " else { return nil }
         let key = header.dropFirst(7).trimmingSpaces

@@ -172,8 +172,19 @@ public enum ConfigLoader {
 
 extension StringProtocol {
     /// The text without leading and trailing spaces and tabs.
+    /// Works on UTF-8 bytes: space and tab are ASCII, so the cut never splits a character, and no
+    /// grapheme breaking runs (this is on every request's Authorization header).
     var trimmingSpaces: String {
-        let s = drop { $0 == " " || $0 == "\t" }
-        return String(String(s.reversed().drop { $0 == " " || $0 == "\t" }).reversed())
+        let u = utf8
+        var first = u.startIndex
+        while first < u.endIndex && (u[first] == 0x20 || u[first] == 0x09) { first = u.index(after: first) }
+        guard first < u.endIndex else { return "" }
+        var last = first
+        var i = first
+        while i < u.endIndex {
+            if u[i] != 0x20 && u[i] != 0x09 { last = i }
+            i = u.index(after: i)
+        }
+        return String(self[first...last])
     }
 }
