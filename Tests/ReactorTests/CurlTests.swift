@@ -232,6 +232,22 @@ struct CurlTests {
         h.expectNoLeaks()
     }
 
+    /// The idle limit is per gap, not per transfer: chunks every 60 ms for ~0.6 s pass a 200 ms
+    /// limit, and the silence after the last one is cut about 200 ms after it, not 200 ms after the
+    /// timer was first armed.
+    @Test func idleTimeoutCountsFromTheLatestChunk() throws {
+        let h = try #require(CurlHarness())
+        let rec = Recorder()
+        let t0 = monotonicNanos()
+        _ = h.runOne(h.call("/stall?n=10&delay=60&size=20&id=g") { $0.idleTimeoutMs = 200; $0.firstByteTimeoutMs = 1000 }, rec)
+        let ms = Double(monotonicNanos() - t0) / 1e6
+        #expect(rec.error?.kind == .timeout(.idle), "\(String(describing: rec.error))")
+        #expect(rec.body == testBody(pieces: 10, size: 20, id: "g"))
+        // 9 gaps of 60 ms, then the 200 ms limit: ~740 ms; never before the last chunk plus 200 ms.
+        #expect(ms >= 730 && ms < 3000, "took \(ms) ms")
+        h.expectNoLeaks()
+    }
+
     @Test func resetMidBodyIsPartial() throws {
         let h = try #require(CurlHarness())
         let rec = Recorder()

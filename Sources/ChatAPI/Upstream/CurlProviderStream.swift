@@ -7,7 +7,8 @@ import Reactor
 final class CurlProviderStream: UpstreamStream, CurlTransferDelegate {
     private weak var delegate: UpstreamStreamDelegate?
     private let provider: ProviderKind
-    private let host: String
+    /// The provider's URL; its host is worked out only for an error message, not per request.
+    private let url: String
     private var decoder: any ProviderStreamDecoder
     private var transfer: CurlTransfer?
     private var status = 0
@@ -22,7 +23,7 @@ final class CurlProviderStream: UpstreamStream, CurlTransferDelegate {
         self.delegate = delegate
         self.provider = provider
         self.decoder = decoder
-        host = CurlProviderStream.host(of: request.url)
+        url = request.url
         var call = UpstreamCall(url: request.url, method: .post, headers: request.headers, body: request.body)
         call.connectTimeoutMs = timeouts.connectMs
         call.firstByteTimeoutMs = timeouts.firstTokenMs
@@ -76,7 +77,7 @@ final class CurlProviderStream: UpstreamStream, CurlTransferDelegate {
             decoder.finish { [unowned self] event in self.handle(event) }
             if !ended { end(ProviderError(.upstreamIncomplete, "\(provider.rawValue) stream ended without its terminator", upstreamStatus: 200)) }
         case .failure(let e):
-            end(CurlProviderStream.map(e, provider: provider, host: host, status: status))
+            end(CurlProviderStream.map(e, provider: provider, host: CurlProviderStream.host(of: url), status: status))
         }
     }
 

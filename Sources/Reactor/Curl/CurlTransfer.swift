@@ -52,6 +52,8 @@ public final class CurlTransfer {
     private var errorBuffer: UnsafeMutablePointer<CChar>?
     private var firstByteTimer: TimerID?
     private var idleTimer: TimerID?
+    /// When the idle timer should fail the transfer: `idleTimeoutMs` after the latest body chunk.
+    private var idleDeadline: UInt64 = 0
     private var headers: [(String, String)] = []
     private var headDelivered = false
     private var resumeScheduled = false
@@ -233,12 +235,25 @@ public final class CurlTransfer {
         return Int(CURL_WRITEFUNC_PAUSE)
     }
 
+    /// Each body chunk only moves the deadline; the one scheduled timer re-arms itself for the
+    /// remainder when it fires early. Cancelling and scheduling a timer per chunk (per token) cost
+    /// a closure and heap work on the hot path.
     private func armIdleTimer() {
-        if let t = idleTimer { loop.cancel(t); idleTimer = nil }
         guard call.idleTimeoutMs > 0 else { return }
-        idleTimer = loop.schedule(afterMillis: Int64(call.idleTimeoutMs)) { [weak self] in
+        let nanos = UInt64(call.idleTimeoutMs) * 1_000_000
+        idleDeadline = monotonicNanos() &+ nanos
+        if idleTimer == nil { scheduleIdleTimer(afterNanos: nanos) }
+    }
+
+    private func scheduleIdleTimer(afterNanos nanos: UInt64) {
+        idleTimer = loop.schedule(afterNanos: nanos) { [weak self] in
             guard let self else { return }
             self.idleTimer = nil
+            let now = monotonicNanos()
+            if now < self.idleDeadline {
+                self.scheduleIdleTimer(afterNanos: self.idleDeadline - now)
+                return
+            }
             self.finish(.failure(TransferError(.timeout(.idle), detail: "no body byte for \(self.call.idleTimeoutMs) ms")))
         }
     }
