@@ -230,12 +230,7 @@ extension ChatAPIEndToEnd {
     @Suite(.serialized) struct Drain {
         /// SIGTERM while a stream is in flight: it finishes, is stored, and the process exits 0.
         @Test func inFlightStreamFinishes() throws {
-            let mock = try Shared.mock.get()
-            let relay = try Relay(mock: mock)
-            let s = try relay.openChat(["message": "[mock tokens=40 delay=50]", "model": "gpt-4.1"])
-            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
-            _ = try s.next(event: "token")
-            relay.child.signal(SIGTERM)
+            let (relay, s, id) = try streamThenTerminate(try Shared.mock.get(), message: "[mock tokens=40 delay=50]")
             try expectFinishedStoredAndExited(s, relay: relay, conversation: id, tokens: 40)
         }
 
@@ -243,12 +238,8 @@ extension ChatAPIEndToEnd {
         /// `draining` and new work is 503 `overloaded` with `Connection: close` (each API surface in
         /// its own error shape), while the open stream finishes and is stored; then it exits.
         @Test func newRequestsRefusedWhileOpenStreamFinishes() throws {
-            let mock = try Shared.mock.get()
-            let relay = try Relay(mock: mock, ["CHAT_DRAIN_S": "20"])
-            let s = try relay.openChat(["message": "[mock tokens=30 delay=100]", "model": "gpt-4.1"])
-            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
-            _ = try s.next(event: "token")
-            relay.child.signal(SIGTERM)
+            let (relay, s, id) = try streamThenTerminate(try Shared.mock.get(), ["CHAT_DRAIN_S": "20"],
+                                                         message: "[mock tokens=30 delay=100]")
 
             var health: HTTPResult?
             #expect(waitUntil(seconds: 5) {
@@ -277,6 +268,18 @@ extension ChatAPIEndToEnd {
             try expectFinishedStoredAndExited(s, relay: relay, conversation: id, tokens: 30)
         }
 
+        /// A fresh relay (with `env`) streaming `message`, sent SIGTERM once the first token is in:
+        /// the relay, the open stream and its conversation's id.
+        private func streamThenTerminate(_ mock: MockUpstream, _ env: [String: String] = [:],
+                                         message: String) throws -> (Relay, SSEClient, String) {
+            let relay = try Relay(mock: mock, env)
+            let s = try relay.openChat(["message": message, "model": "gpt-4.1"])
+            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
+            _ = try s.next(event: "token")
+            relay.child.signal(SIGTERM)
+            return (relay, s, id)
+        }
+
         /// The open stream ends with `done` and the mock's whole text, the draining process exits
         /// 0, and the answer, read through another instance, is stored `complete`.
         private func expectFinishedStoredAndExited(_ s: SSEClient, relay: Relay, conversation id: String, tokens: Int) throws {
@@ -294,11 +297,7 @@ extension ChatAPIEndToEnd {
         /// CHAT_DRAIN_S=1 and a long stream: the client gets an error event and the row is `error`.
         @Test func drainPeriodEndsLongStream() throws {
             let mock = try Shared.mock.get()
-            let relay = try Relay(mock: mock, ["CHAT_DRAIN_S": "1"])
-            let s = try relay.openChat(["message": "[mock tokens=400 delay=50]", "model": "gpt-4.1"])
-            let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
-            _ = try s.next(event: "token")
-            relay.child.signal(SIGTERM)
+            let (relay, s, id) = try streamThenTerminate(mock, ["CHAT_DRAIN_S": "1"], message: "[mock tokens=400 delay=50]")
             let r = try s.readToEnd()
             #expect(r.events.last?.event == "error", "events: \(r.events.map(\.event).suffix(3))")
             let code = relay.child.waitForExit(seconds: 10)
