@@ -15,6 +15,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Parses models.yaml (the model catalog) with line numbers for its error messages.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C shims: what Swift cannot import or call directly (epoll/eventfd/signalfd headers,
@@ -29,7 +31,8 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["Reactor", "JSONCore"]),
         .target(name: "Providers", dependencies: ["JSONCore"]),
         .target(name: "Storage", dependencies: ["Reactor", "JSONCore"]),
-        .target(name: "ChatAPI", dependencies: ["Reactor", "HTTP", "Providers", "Storage", "JSONCore", "COpenSSL"]),
+        .target(name: "Catalog", dependencies: ["Providers", .product(name: "Yams", package: "Yams")]),
+        .target(name: "ChatAPI", dependencies: ["Reactor", "HTTP", "Providers", "Catalog", "Storage", "JSONCore", "COpenSSL"]),
 
         .executableTarget(name: "chatrelay", dependencies: ["ChatAPI"]),
         .executableTarget(name: "MockUpstream", dependencies: ["Reactor", "HTTP", "JSONCore"]),
@@ -44,6 +47,7 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Reactor"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "JSONCore"]),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog", "Providers"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Reactor"]),
         .testTarget(name: "ChatAPITests", dependencies: ["ChatAPI", "Reactor", "HTTP", "Providers", "Storage", "JSONCore"],
                     exclude: ["golden"]),

@@ -4,6 +4,10 @@ import JSONCore
 /// `[mock tokens=20 delay=20 jitter=5 first=5 fault=429 after=3 stamp]`, because that is the only part of
 /// a request every relay (ChatRelay, nginx, LiteLLM) passes through unchanged. Command-line
 /// flags give the defaults.
+///
+/// Keys: `tokens=N`, `delay=MS`, `first=MS`, `jitter=MS`, `fault=NAME` (see `Fault`), `after=N`,
+/// `stamp`, `split=BYTES`, and `quirk=A,B` (see `Quirk`; OpenAI-format routes only, the key may
+/// repeat). Unknown keys and quirk names are ignored.
 struct MockDirectives {
     var tokens = 8
     var delayMs = 0.0
@@ -20,10 +24,26 @@ struct MockDirectives {
     var split = 0
     /// Answer with the user's text instead of generated tokens.
     var echo: String?
+    /// Deviations from OpenAI's stream that OpenAI-compatible servers really show, so the gateway
+    /// is tested against them.
+    var quirks: Set<Quirk> = []
 
     enum Fault: String {
         case http429 = "429", http500 = "500", http529 = "529", http401 = "401", http400 = "400"
         case midstream, reset, truncate, hang, malformed
+    }
+
+    enum Quirk: String {
+        /// No usage anywhere, even when `stream_options.include_usage` asked for it.
+        case noUsage = "no-usage"
+        /// Usage rides in the finish chunk instead of a `choices: []` chunk, asked for or not.
+        case usageInLast = "usage-in-last"
+        /// A `choices: []` chunk without usage right after the role chunk.
+        case emptyChoices = "empty-choices"
+        /// Two `reasoning_content` deltas (DeepSeek, vLLM) before the answer; not answer tokens.
+        case reasoning
+        /// The body ends after the last chunk with no `data: [DONE]`.
+        case noDone = "no-done"
     }
 
     /// Parses `[mock …]` out of the text; unknown keys are ignored so tests stay forward-compatible.
@@ -35,7 +55,8 @@ struct MockDirectives {
         }
         for part in text[open.upperBound..<close].split(separator: " ") {
             let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
-            let key = kv[0]
+            // A lone "=" splits into nothing.
+            guard let key = kv.first else { continue }
             let value = kv.count > 1 ? kv[1] : ""
             switch key {
             case "tokens": d.tokens = max(0, min(Int(value) ?? d.tokens, 100_000))
@@ -46,6 +67,10 @@ struct MockDirectives {
             case "after": d.after = max(0, Int(value) ?? d.after)
             case "stamp": d.stamp = true
             case "split": d.split = max(0, Int(value) ?? 0)
+            case "quirk":
+                for name in value.split(separator: ",") {
+                    if let q = Quirk(rawValue: String(name)) { d.quirks.insert(q) }
+                }
             default: continue
             }
         }
@@ -73,6 +98,18 @@ enum MockText {
     static func token(_ i: Int, stamp: Bool, nowNanos: UInt64) -> String {
         if stamp { return "@\(nowNanos) " }
         return words[i % words.count]
+    }
+
+    /// Text of a message `content`: a string or an array of text parts; nil for anything else.
+    static func text(of content: JSONValue?) -> String? {
+        if let s = content?.string { return s }
+        guard let parts = content?.array else { return nil }
+        var out = ""
+        for p in parts {
+            guard let t = p["text"]?.string else { return nil }
+            out += t
+        }
+        return out
     }
 
     /// Rough token count of a prompt: whitespace-separated words.

@@ -2,9 +2,17 @@ import HTTP
 import JSONCore
 import Reactor
 
-/// The mock upstream: OpenAI `/v1/chat/completions`, Anthropic `/v1/messages` and Gemini
-/// `/v1beta/models/{model}:streamGenerateContent?alt=sse`, with the providers' exact framing and
-/// request checks (auth header, required fields, roles). Tests and benches only.
+/// The mock upstream, with the providers' exact framing and request checks (auth header, required
+/// fields, roles). Tests and benches only. Model routes:
+/// - OpenAI `POST /v1/chat/completions` (`Authorization: Bearer`);
+/// - Azure OpenAI `POST /openai/deployments/{deployment}/chat/completions?api-version=…`
+///   (`api-key`; Azure's 401/404 bodies; a prompt-filter chunk before the role chunk);
+/// - OpenAI-compatible `POST /compat/v1/chat/completions` (keyless; refuses `developer` and
+///   `max_completion_tokens`);
+/// - Anthropic `POST /v1/messages`; Gemini `POST /v1beta/models/{model}:streamGenerateContent?alt=sse`
+///   (and `/v1/models/…`, `:generateContent`).
+/// Test aids: `GET /health`, `GET /last-request`, `GET /requests` (the last model requests, see
+/// `RequestLog`) and `DELETE /requests`. Answers are steered by `[mock …]` (`MockDirectives`).
 final class MockServer {
     struct Options {
         var defaults = MockDirectives()
@@ -15,7 +23,7 @@ final class MockServer {
     let loop: EventLoop
     let server: HTTPServer
     private let router = Router()
-    private let options: Options
+    let options: Options
     private var counter = 0
     /// Streams in progress, kept alive here: their timers hold them only weakly.
     private var streams: [ObjectIdentifier: MockStream] = [:]
@@ -25,6 +33,7 @@ final class MockServer {
     /// served by `GET /last-request` so tests can check what a relay sent upstream.
     private(set) var requestCount = 0
     private var lastRequest: (path: String, body: [UInt8])?
+    private var log = RequestLog(capacity: 200)
 
     init(loop: EventLoop, listeningFD: Int32, options: Options) throws(SystemError) {
         self.loop = loop
@@ -32,7 +41,12 @@ final class MockServer {
         var limits = HTTPParserLimits()
         limits.maxBodyBytes = 16 * 1024 * 1024
         server = HTTPServer(loop: loop, config: HTTPServerConfig(parserLimits: limits, idleTimeoutSeconds: 300, serverName: "mock-upstream"), router: router)
-        router.add(.post, "/v1/chat/completions") { [unowned self] req, _, r in self.record(req); self.openAI(req, r) }
+        router.add(.post, "/v1/chat/completions") { [unowned self] req, _, r in self.record(req); self.openAIFamily(req, .openAI, r) }
+        router.add(.post, "/openai/deployments/{deployment}/chat/completions") { [unowned self] req, p, r in
+            self.record(req)
+            self.openAIFamily(req, .azure(deployment: p["deployment"] ?? ""), r)
+        }
+        router.add(.post, "/compat/v1/chat/completions") { [unowned self] req, _, r in self.record(req); self.openAIFamily(req, .compat, r) }
         router.add(.post, "/v1/messages") { [unowned self] req, _, r in self.record(req); self.anthropic(req, r) }
         router.add(.post, "/v1beta/models/{action}") { [unowned self] req, p, r in self.record(req); self.gemini(req, p["action"] ?? "", r) }
         router.add(.post, "/v1/models/{action}") { [unowned self] req, p, r in self.record(req); self.gemini(req, p["action"] ?? "", r) }
@@ -44,6 +58,11 @@ final class MockServer {
             h.add("X-Mock-Path", last.path)
             r.respond(status: 200, headers: h, body: last.body)
         }
+        router.add(.get, "/requests") { [unowned self] _, _, r in r.respondJSON(status: 200, self.log.json()) }
+        router.add(.delete, "/requests") { [unowned self] _, _, r in
+            self.log.removeAll()
+            r.respond(status: 204)
+        }
         router.add(.get, "/health") { [unowned self] _, _, r in
             let body = #"{"status":"ok","active_streams":\#(self.activeStreams),"completed_streams":\#(self.completedStreams),"requests":\#(self.requestCount),"cpu_ns":\#(ProcessStats.cpuNanos),"rss_bytes":\#(ProcessStats.residentBytes)}"#
             r.respondJSON(status: 200, Array(body.utf8))
@@ -54,36 +73,25 @@ final class MockServer {
     private func record(_ req: HTTPRequest) {
         requestCount += 1
         lastRequest = (req.head.path, Array(req.body))
+        log.append(req)
     }
 
-    private func nextID() -> String {
+    func nextID() -> String {
         counter += 1
         return "mock\(counter)"
     }
 
-    private func keyOK(_ key: String?) -> Bool {
+    func keyOK(_ key: String?) -> Bool {
         guard let key, !key.isEmpty else { return false }
         return options.requiredKey.map { $0 == key } ?? true
     }
 
-    private func bearer(_ req: HTTPRequest) -> String? {
+    func bearer(_ req: HTTPRequest) -> String? {
         guard let a = req.head.headers["Authorization"], a.hasPrefix("Bearer ") else { return nil }
         return String(a.dropFirst(7))
     }
 
-    /// Text of a message `content`: a string or an array of text parts.
-    private func text(of content: JSONValue?) -> String? {
-        if let s = content?.string { return s }
-        guard let parts = content?.array else { return nil }
-        var out = ""
-        for p in parts {
-            guard let t = p["text"]?.string else { return nil }
-            out += t
-        }
-        return out
-    }
-
-    private func run(_ r: HTTPResponder, _ format: MockWireFormat, _ d: MockDirectives, model: String, prompt: Int, stream: Bool) {
+    func run(_ r: HTTPResponder, _ format: MockWireFormat, _ d: MockDirectives, model: String, prompt: Int, stream: Bool) {
         if let f = d.fault, let status = Int(f.rawValue) {
             let (h, body) = format.httpError(status: status, message: "mock fault \(status)")
             r.respond(status: status, headers: h, body: body)
@@ -110,48 +118,6 @@ final class MockServer {
         s.start()
     }
 
-    // MARK: OpenAI
-
-    private func openAI(_ req: HTTPRequest, _ r: HTTPResponder) {
-        let fmt0 = OpenAIFormat(id: "chatcmpl-\(nextID())", created: wallClockMillis() / 1000, includeUsage: false)
-        guard keyOK(bearer(req)) else {
-            let (h, b) = fmt0.httpError(status: 401, message: "Incorrect API key provided.")
-            return r.respond(status: 401, headers: h, body: b)
-        }
-        func bad(_ msg: String, _ param: String?, _ code: String = "invalid_value") {
-            var h = HTTPHeaders()
-            h.add("Content-Type", "application/json; charset=utf-8")
-            r.respond(status: 400, headers: h, body: fmt0.badRequest(message: msg, param: param, code: code))
-        }
-        guard let body = try? JSONParser.parse(req.body), body.object != nil else { return bad("We could not parse the JSON body of your request.", nil) }
-        guard let model = body["model"]?.string, !model.isEmpty else { return bad("you must provide a model parameter", "model") }
-        guard let messages = body["messages"]?.array, !messages.isEmpty else { return bad("'messages' must be a non-empty array", "messages") }
-        var lastUser = ""
-        var words = 0
-        for (i, m) in messages.enumerated() {
-            guard let role = m["role"]?.string, ["system", "developer", "user", "assistant", "tool"].contains(role) else {
-                return bad("Invalid value for 'messages[\(i)].role'", "messages[\(i)].role")
-            }
-            guard let t = text(of: m["content"]) else { return bad("Invalid content for 'messages[\(i)].content'", "messages[\(i)].content") }
-            words += MockText.countWords(t)
-            if role == "user" { lastUser = t }
-        }
-        let reasoning = model.hasPrefix("o") || model.hasPrefix("gpt-5") || model.hasPrefix("gpt-6")
-        if reasoning && body["max_tokens"] != nil {
-            return bad("Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
-        }
-        if reasoning, let t = body["temperature"]?.double, t != 1 {
-            return bad("Unsupported value: 'temperature' does not support \(t) with this model. Only the default (1) value is supported.", "temperature", "unsupported_value")
-        }
-        let stream = body["stream"]?.bool ?? false
-        if body["stream_options"] != nil && body["stream_options"]?.isNull == false && !stream {
-            return bad("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
-        }
-        let includeUsage = body["stream_options"]?["include_usage"]?.bool ?? false
-        let fmt = OpenAIFormat(id: fmt0.id, created: fmt0.created, includeUsage: includeUsage)
-        run(r, fmt, MockDirectives.parse(lastUser, defaults: options.defaults), model: model, prompt: words, stream: stream)
-    }
-
     // MARK: Anthropic
 
     private func anthropic(_ req: HTTPRequest, _ r: HTTPResponder) {
@@ -172,13 +138,13 @@ final class MockServer {
             }
         }
         guard let messages = body["messages"]?.array, !messages.isEmpty else { return fail(400, "messages: at least one message is required") }
-        var words = MockText.countWords(text(of: body["system"]) ?? "")
+        var words = MockText.countWords(MockText.text(of: body["system"]) ?? "")
         var lastUser = ""
         for (i, m) in messages.enumerated() {
             guard let role = m["role"]?.string, role == "user" || role == "assistant" else {
                 return fail(400, "messages.\(i).role: Input should be 'user' or 'assistant'")
             }
-            guard let t = text(of: m["content"]) else { return fail(400, "messages.\(i).content: invalid content") }
+            guard let t = MockText.text(of: m["content"]) else { return fail(400, "messages.\(i).content: invalid content") }
             words += MockText.countWords(t)
             if role == "user" { lastUser = t }
         }
@@ -215,7 +181,7 @@ final class MockServer {
         for (i, c) in contents.enumerated() {
             let role = c["role"]?.string ?? "user"
             guard role == "user" || role == "model" else { return fail(400, "Please use a valid role: user, model. (contents[\(i)])") }
-            guard let t = text(of: c["parts"]) else { return fail(400, "contents[\(i)].parts: text parts required") }
+            guard let t = MockText.text(of: c["parts"]) else { return fail(400, "contents[\(i)].parts: text parts required") }
             words += MockText.countWords(t)
             if role == "user" { lastUser = t }
         }

@@ -2,33 +2,60 @@ import HTTP
 import Reactor
 
 /// OpenAI Chat Completions streaming: data-only events, LF framing, usage chunk with
-/// `choices: []` when asked for, then `data: [DONE]` (wire-formats §2.3).
+/// `choices: []` when asked for, then `data: [DONE]` (wire-formats §2.3). Also serves Azure's
+/// leading prompt-filter chunk and the `[mock quirk=…]` deviations of compatible servers.
 struct OpenAIFormat: MockWireFormat {
     let id: String
     let created: Int64
     let includeUsage: Bool
+    var quirks: Set<MockDirectives.Quirk> = []
+    /// Azure sends its prompt's content-filter verdict first, in a chunk with no choices and an
+    /// empty model.
+    var promptFilterChunk = false
     let contentType = "text/event-stream; charset=utf-8"
     let requestIDHeader = "x-request-id"
+
+    /// A server that never reports usage does not send the `usage: null` placeholders either.
+    private var usagePlaceholders: Bool { includeUsage && !quirks.contains(.noUsage) }
 
     private func prefix(_ model: String) -> String {
         #"{"id":"\#(id)","object":"chat.completion.chunk","created":\#(created),"model":\#(jsonString(model)),"service_tier":"default","system_fingerprint":null,"choices":"#
     }
-    private var usageTail: String { includeUsage ? #","usage":null"# : "" }
+    private var usageTail: String { usagePlaceholders ? #","usage":null"# : "" }
+
+    private func event(_ json: String) -> [UInt8] { Array("data: \(json)\n\n".utf8) }
 
     func preamble(model: String, promptTokens: Int) -> [[UInt8]] {
-        [Array("data: \(prefix(model))[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"finish_reason\":null}]\(usageTail),\"obfuscation\":\"Wu\"}\n\n".utf8)]
+        var out: [[UInt8]] = []
+        if promptFilterChunk {
+            out.append(event(#"{"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{}}]}"#))
+        }
+        out.append(event("\(prefix(model))[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"finish_reason\":null}]\(usageTail),\"obfuscation\":\"Wu\"}"))
+        if quirks.contains(.emptyChoices) {
+            out.append(event("\(prefix(model))[]\(usageTail),\"obfuscation\":\"e0\"}"))
+        }
+        if quirks.contains(.reasoning) {
+            for thought in ["Let me think. ", "Done thinking. "] {
+                out.append(event("\(prefix(model))[{\"index\":0,\"delta\":{\"reasoning_content\":\(jsonString(thought))},\"finish_reason\":null}]\(usageTail),\"obfuscation\":\"r1\"}"))
+            }
+        }
+        return out
     }
 
     func token(_ text: String, index: Int, model: String, promptTokens: Int) -> [UInt8] {
-        Array("data: \(prefix(model))[{\"index\":0,\"delta\":{\"content\":\(jsonString(text))},\"finish_reason\":null}]\(usageTail),\"obfuscation\":\"k0\"}\n\n".utf8)
+        event("\(prefix(model))[{\"index\":0,\"delta\":{\"content\":\(jsonString(text))},\"finish_reason\":null}]\(usageTail),\"obfuscation\":\"k0\"}")
     }
 
     func ending(model: String, promptTokens: Int, completionTokens: Int, terminated: Bool) -> [[UInt8]] {
-        var out = [Array("data: \(prefix(model))[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]\(usageTail),\"obfuscation\":\"XQ\"}\n\n".utf8)]
-        if includeUsage {
-            out.append(Array("data: \(prefix(model))[],\"usage\":{\"prompt_tokens\":\(promptTokens),\"completion_tokens\":\(completionTokens),\"total_tokens\":\(promptTokens + completionTokens),\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}},\"obfuscation\":\"t9\"}\n\n".utf8))
+        let usage = "\"usage\":{\"prompt_tokens\":\(promptTokens),\"completion_tokens\":\(completionTokens),\"total_tokens\":\(promptTokens + completionTokens),\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}"
+        let noUsage = quirks.contains(.noUsage)
+        let usageInLast = !noUsage && quirks.contains(.usageInLast)
+        let finishUsage = usageInLast ? ",\(usage)" : usageTail
+        var out = [event("\(prefix(model))[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]\(finishUsage),\"obfuscation\":\"XQ\"}")]
+        if includeUsage && !noUsage && !usageInLast {
+            out.append(event("\(prefix(model))[],\(usage),\"obfuscation\":\"t9\"}"))
         }
-        if terminated { out.append(Array("data: [DONE]\n\n".utf8)) }
+        if terminated && !quirks.contains(.noDone) { out.append(event("[DONE]")) }
         return out
     }
 

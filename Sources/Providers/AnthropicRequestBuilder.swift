@@ -5,14 +5,16 @@ public enum AnthropicRequestBuilder {
     /// The API version that rejects `temperature`/`top_p`/`top_k` even at default values.
     static let noSamplingVersion = "2026-10-21"
 
-    public static func build(_ request: ChatRequest, model: String, config: ProviderConfig) -> Result<UpstreamRequest, ProviderError> {
-        guard let key = config.key(for: .anthropic) else { return .failure(.notConfigured(.anthropic)) }
+    public static func build(_ request: ChatRequest, model: String, deployment: Deployment,
+                             defaults: GenerationDefaults) -> Result<UpstreamRequest, ProviderError> {
+        guard deployment.hasKey else { return .failure(.notConfigured(deployment)) }
+        let version = deployment.apiVersion ?? ProviderConfig.defaultAnthropicVersion
 
         var w = JSONWriter(capacity: 512)
         w.beginObject()
         w.field("model", model)
         // Required by the API, unlike the other providers.
-        w.field("max_tokens", request.maxTokens ?? config.defaultMaxTokens)
+        w.field("max_tokens", request.maxTokens ?? defaults.maxTokens)
         if let system = RequestBuilding.systemText(request) {
             w.field("system", system)
         }
@@ -26,8 +28,8 @@ public enum AnthropicRequestBuilder {
         }
         w.endArray()
         w.field("stream", true)
-        if config.anthropicVersion != noSamplingVersion {
-            if let t = request.temperature ?? config.defaultTemperature { w.field("temperature", t) }
+        if version != noSamplingVersion {
+            if let t = request.temperature ?? defaults.temperature { w.field("temperature", t) }
             if let p = request.topP { w.field("top_p", p) }
         }
         if let stop = RequestBuilding.stopSequences(request) {
@@ -38,10 +40,12 @@ public enum AnthropicRequestBuilder {
         }
         w.endObject()
 
+        var headers: [(String, String)] = []
+        if let key = deployment.apiKey { headers.append(("x-api-key", key)) }
+        headers += [("anthropic-version", version), ("Content-Type", "application/json")]
+        headers += deployment.headers
         return .success(UpstreamRequest(
-            url: RequestBuilding.trimmingTrailingSlash(config.anthropicBaseURL) + "/v1/messages",
-            headers: [("x-api-key", key), ("anthropic-version", config.anthropicVersion), ("Content-Type", "application/json")],
-            body: w.bytes))
+            url: RequestBuilding.trimmingTrailingSlash(deployment.baseURL) + "/v1/messages", headers: headers, body: w.bytes))
     }
 
     /// User/assistant turns with consecutive same-role messages joined, since the Messages API

@@ -2,8 +2,9 @@ import JSONCore
 
 /// Builds `POST {base}/models/{model}:streamGenerateContent?alt=sse` requests (wire-formats §4.1–4.2).
 public enum GeminiRequestBuilder {
-    public static func build(_ request: ChatRequest, model: String, config: ProviderConfig) -> Result<UpstreamRequest, ProviderError> {
-        guard let key = config.key(for: .gemini) else { return .failure(.notConfigured(.gemini)) }
+    public static func build(_ request: ChatRequest, model: String, deployment: Deployment,
+                             defaults: GenerationDefaults) -> Result<UpstreamRequest, ProviderError> {
+        guard deployment.hasKey else { return .failure(.notConfigured(deployment)) }
 
         var w = JSONWriter(capacity: 512)
         w.beginObject()
@@ -34,8 +35,8 @@ public enum GeminiRequestBuilder {
         }
         w.key("generationConfig")
         w.beginObject()
-        w.field("maxOutputTokens", request.maxTokens ?? config.defaultMaxTokens)
-        if let t = request.temperature ?? config.defaultTemperature { w.field("temperature", t) }
+        w.field("maxOutputTokens", request.maxTokens ?? defaults.maxTokens)
+        if let t = request.temperature ?? defaults.temperature { w.field("temperature", t) }
         if let p = request.topP { w.field("topP", p) }
         if let stop = RequestBuilding.stopSequences(request) {
             w.key("stopSequences")
@@ -46,9 +47,12 @@ public enum GeminiRequestBuilder {
         w.endObject()
         w.endObject()
 
+        var headers: [(String, String)] = []
+        if let key = deployment.apiKey { headers.append(("x-goog-api-key", key)) }
+        headers.append(("Content-Type", "application/json"))
+        headers += deployment.headers
         return .success(UpstreamRequest(
-            url: RequestBuilding.trimmingTrailingSlash(config.geminiBaseURL) + "/models/" + model + ":streamGenerateContent?alt=sse",
-            headers: [("x-goog-api-key", key), ("Content-Type", "application/json")],
-            body: w.bytes))
+            url: RequestBuilding.trimmingTrailingSlash(deployment.baseURL) + "/models/" + model + ":streamGenerateContent?alt=sse",
+            headers: headers, body: w.bytes))
     }
 }

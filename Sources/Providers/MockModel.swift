@@ -36,6 +36,13 @@ public enum MockModel {
         return MockPlan(tokens: tokens, usage: usage, finish: finish)
     }
 
+    /// True for the names `plan` accepts: `mock-echo` and `mock-tokens-N` (0 ≤ N ≤ maxTokens).
+    public static func isModelName(_ name: String) -> Bool {
+        if name == "mock-echo" { return true }
+        guard name.hasPrefix("mock-tokens-"), let n = Int(name.dropFirst("mock-tokens-".count)) else { return false }
+        return n >= 0 && n <= maxTokens
+    }
+
     /// Splits after each run of whitespace: "Hello, big world" → ["Hello, ", "big ", "world"].
     /// Leading whitespace stays with the first token so nothing is lost.
     static func wordTokens(_ text: String) -> [String] {

@@ -6,6 +6,12 @@ public struct OpenAIStreamDecoder: ProviderStreamDecoder {
 
     public init() {}
 
+    /// `finishEndsStream`: a body that ends after a chunk with a `finish_reason` is complete even
+    /// without `[DONE]`, as some OpenAI-compatible servers end their streams.
+    public init(finishEndsStream: Bool) {
+        core.state.finishEndsStream = finishEndsStream
+    }
+
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (StreamEvent) -> Void) { core.feed(bytes, emit) }
     public mutating func finish(_ emit: (StreamEvent) -> Void) { core.finish(emit) }
 
@@ -13,10 +19,16 @@ public struct OpenAIStreamDecoder: ProviderStreamDecoder {
         static let provider = ProviderKind.openai
 
         mutating func bodyEnded(_ emit: (StreamEvent) -> Void) {
-            end.fail(StreamTermination.incomplete(.openai, expected: "[DONE]"), emit)
+            if finishEndsStream && sawFinish {
+                end.done(emit)
+            } else {
+                end.fail(StreamTermination.incomplete(.openai, expected: "[DONE]"), emit)
+            }
         }
 
         var end = StreamTermination()
+        var finishEndsStream = false
+        var sawFinish = false
 
         mutating func handle(_ event: SSEEventView, _ emit: (StreamEvent) -> Void) {
             guard !end.isTerminated else { return }
@@ -32,7 +44,10 @@ public struct OpenAIStreamDecoder: ProviderStreamDecoder {
                     return
                 }
                 if let text = chunk.content, !text.isEmpty { emit(.text(text)) }
-                if let reason = chunk.finishReason { emit(.finish(.openAI(reason))) }
+                if let reason = chunk.finishReason {
+                    sawFinish = true
+                    emit(.finish(.openAI(reason)))
+                }
                 if let usage = chunk.usage { emit(.usage(usage)) }
             } catch {
                 end.fail(StreamTermination.malformed(.openai, error.description), emit)

@@ -1,5 +1,19 @@
-/// What the request builders need from configuration (configuration.md). Timeouts live with the
-/// transport, not here.
+/// What a request leaves unset and the server fills in (`MAX_TOKENS`, `TEMPERATURE`).
+public struct GenerationDefaults: Sendable, Equatable {
+    /// Anthropic requires a `max_tokens`; the others get it too, so answers are bounded alike.
+    public var maxTokens: Int
+    /// Still dropped where a model rejects it.
+    public var temperature: Double?
+
+    public init(maxTokens: Int = 1024, temperature: Double? = nil) {
+        self.maxTokens = maxTokens
+        self.temperature = temperature
+    }
+}
+
+/// The provider settings of the environment (docs/configuration.md): one key and one base URL
+/// per provider. They make the built-in catalog when no `models.yaml` is given. Timeouts live
+/// with the transport, not here.
 public struct ProviderConfig: Sendable, Equatable {
     public var openAIKey: String?
     public var anthropicKey: String?
@@ -50,4 +64,6 @@ public struct ProviderConfig: Sendable, Equatable {
 
     /// True when requests for `provider` can be served.
     public func isConfigured(_ provider: ProviderKind) -> Bool { key(for: provider) != nil }
+
+    public var generation: GenerationDefaults { GenerationDefaults(maxTokens: defaultMaxTokens, temperature: defaultTemperature) }
 }

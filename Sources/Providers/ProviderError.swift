@@ -117,7 +117,8 @@ public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible
         out = w.bytes
     }
 
-    static func notConfigured(_ provider: ProviderKind) -> ProviderError {
-        ProviderError(.providerNotConfigured, "provider '\(provider.rawValue)' is not configured", param: "model")
+    static func notConfigured(_ deployment: Deployment) -> ProviderError {
+        ProviderError(.providerNotConfigured,
+                      "deployment '\(deployment.id)' has no API key: set \(deployment.apiKeyEnv ?? "its key variable")", param: "model")
     }
 }

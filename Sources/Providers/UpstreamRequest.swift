@@ -22,13 +22,22 @@ public struct UpstreamRequest: Sendable, Equatable {
 
 /// One entry point over the per-provider builders, so callers do not switch on the provider.
 public enum UpstreamRequests {
-    /// Builds the upstream request for an already routed model. The mock provider is served in
-    /// process and has no upstream request.
-    public static func build(_ request: ChatRequest, route: RoutedModel, config: ProviderConfig) -> Result<UpstreamRequest, ProviderError> {
-        switch route.provider {
-        case .openai: return OpenAIRequestBuilder.build(request, model: route.model, config: config)
-        case .anthropic: return AnthropicRequestBuilder.build(request, model: route.model, config: config)
-        case .gemini: return GeminiRequestBuilder.build(request, model: route.model, config: config)
+    /// Builds the upstream request for an already routed model, with the catalog model's defaults
+    /// filling what the request leaves unset. The mock provider is served in process and has no
+    /// upstream request.
+    public static func build(_ request: ChatRequest, route: RoutedModel, defaults: GenerationDefaults) -> Result<UpstreamRequest, ProviderError> {
+        var req = request
+        if req.maxTokens == nil { req.maxTokens = route.defaults.maxTokens }
+        if req.temperature == nil { req.temperature = route.defaults.temperature }
+        if req.system == nil || req.system?.isEmpty == true, !req.messages.contains(where: { $0.role == .system }) {
+            req.system = route.defaults.system
+        }
+        let d = route.deployment
+        switch d.kind {
+        case .openai, .azureOpenAI, .openAICompatible:
+            return OpenAIRequestBuilder.build(req, model: route.model, deployment: d, defaults: defaults)
+        case .anthropic: return AnthropicRequestBuilder.build(req, model: route.model, deployment: d, defaults: defaults)
+        case .gemini: return GeminiRequestBuilder.build(req, model: route.model, deployment: d, defaults: defaults)
         case .mock: return .failure(ProviderError(.invalidRequest, "mock models are served in process", param: "model"))
         }
     }
@@ -43,10 +52,11 @@ public enum UpstreamRequests {
         }
     }
 
-    /// A fresh stream decoder for `provider` (the mock needs none: it yields events directly).
-    public static func makeStreamDecoder(for provider: ProviderKind) -> (any ProviderStreamDecoder)? {
-        switch provider {
-        case .openai: return OpenAIStreamDecoder()
+    /// A fresh stream decoder for a deployment kind (the mock needs none: it yields events directly).
+    public static func makeStreamDecoder(for kind: DeploymentKind) -> (any ProviderStreamDecoder)? {
+        switch kind {
+        case .openai, .azureOpenAI: return OpenAIStreamDecoder()
+        case .openAICompatible: return OpenAIStreamDecoder(finishEndsStream: true)
         case .anthropic: return AnthropicStreamDecoder()
         case .gemini: return GeminiStreamDecoder()
         case .mock: return nil

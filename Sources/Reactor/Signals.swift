@@ -4,18 +4,21 @@ import Glibc
 import CLinux
 
 /// Process-wide signal set-up. Call `blockTermination()` first thing in main, before any thread
-/// (ours or curl's resolver) exists, so SIGTERM/SIGINT are only ever seen through a signalfd.
+/// (ours or curl's resolver) exists, so SIGTERM/SIGINT (drain) and SIGHUP (reload) are only ever
+/// seen through a signalfd.
 public enum ProcessSignals {
     public static let termination: [Int32] = [SIGTERM, SIGINT]
+    public static let reload: Int32 = SIGHUP
 
     public static func blockTermination() {
         // CURLOPT_NOSIGNAL stops libcurl from ignoring SIGPIPE for us; our sends use MSG_NOSIGNAL too.
         signal(SIGPIPE, SIG_IGN)
-        _ = termination.withUnsafeBufferPointer { clinux_block_signals($0.baseAddress, Int32($0.count)) }
+        let all = termination + [reload]
+        _ = all.withUnsafeBufferPointer { clinux_block_signals($0.baseAddress, Int32($0.count)) }
     }
 }
 
-/// Delivers SIGTERM/SIGINT to a loop through a signalfd.
+/// Delivers signals (by default SIGTERM/SIGINT) to a loop through a signalfd.
 public final class SignalWatcher: IOHandler {
     private let fd: Int32
     private var token: RegistrationToken?

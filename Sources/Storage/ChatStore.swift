@@ -167,12 +167,14 @@ public final class ChatStore {
     /// meanwhile stays deleted.
     public func finalizeAssistantMessage(owner: String, id: String, text: String, status: MessageStatus,
                                          finishReason: String?, usage: TokenUsage?, ttftMs: Int?, latencyMs: Int?,
-                                         error: String?, turn: TurnStart? = nil,
+                                         error: String?, turn: TurnStart? = nil, deployment: String? = nil,
+                                         upstreamModel: String? = nil,
                                          completion: @escaping (Result<Bool, StoreError>) -> Void) {
         guard isValidUUID(id) else { completion(.success(false)); return }
         let finals: [String?] = [text, status.rawValue, finishReason,
                                  usage?.promptTokens.map(String.init), usage?.completionTokens.map(String.init),
-                                 usage?.totalTokens.map(String.init), ttftMs.map(String.init), latencyMs.map(String.init), error]
+                                 usage?.totalTokens.map(String.init), ttftMs.map(String.init), latencyMs.map(String.init), error,
+                                 deployment, upstreamModel]
         // Not group-committed, measured: answers finalized together send their `done` together,
         // their clients' next turns start together and stream in lockstep, and the token bursts
         // that follow cost far more per-token delay (p99 15 → 60-100 ms at 500 streams) than
@@ -206,7 +208,8 @@ public final class ChatStore {
     /// the client's request and the upstream call. If the database loses them (a crash within
     /// ~0.6 s), `finalizeAssistantMessage` writes the turn again, so the answer is not lost.
     public func beginTurn(owner: String, conversationID: String?, title: String? = nil, system: String?,
-                          userText: String, model: String?, provider: String?,
+                          userText: String, model: String?, provider: String?, deployment: String? = nil,
+                          upstreamModel: String? = nil,
                           completion: @escaping (Result<TurnStart, StoreError>) -> Void) {
         if let c = conversationID, !isValidUUID(c) { completion(.failure(.notFound)); return }
         let isNew = conversationID == nil
@@ -215,8 +218,10 @@ public final class ChatStore {
         let assistantID = makeUUIDv4()
         let turn: PGQuery = isNew
             ? PGQuery(SQL.beginNewTurn, [convID, owner, title ?? Self.defaultTitle(userText), system, model,
-                                         userID, userText, assistantID, provider, writer], prepared: "cr_turn_new")
-            : PGQuery(SQL.beginNextTurn, [convID, owner, model, userID, userText, assistantID, provider, writer],
+                                         userID, userText, assistantID, provider, writer, deployment, upstreamModel],
+                      prepared: "cr_turn_new")
+            : PGQuery(SQL.beginNextTurn, [convID, owner, model, userID, userText, assistantID, provider, writer,
+                                          deployment, upstreamModel],
                       prepared: "cr_turn_next")
         let lossMark = pool.connectionLosses
         // Turns starting together share one transaction when the pool is busy (group commit).
@@ -235,7 +240,8 @@ public final class ChatStore {
                 createdAt: res.value(0, "user_created_at") ?? ""))
             completion(.success(TurnStart(conversation: conv, isNewConversation: isNew, userMessageID: userID,
                                           assistantMessageID: assistantID, history: history, lossMark: lossMark,
-                                          model: model, provider: provider)))
+                                          model: model, provider: provider, deployment: deployment,
+                                          upstreamModel: upstreamModel)))
         }
     }
 
@@ -267,7 +273,8 @@ public final class ChatStore {
                 finishReason: r.value(i, "finish_reason"),
                 usage: (p == nil && c == nil && t == nil) ? nil : TokenUsage(promptTokens: p, completionTokens: c, totalTokens: t),
                 ttftMs: r.value(i, "ttft_ms").flatMap { Int($0) }, latencyMs: r.value(i, "latency_ms").flatMap { Int($0) },
-                error: r.value(i, "error"), createdAt: r.value(i, "created_at") ?? "")
+                error: r.value(i, "error"), createdAt: r.value(i, "created_at") ?? "",
+                deployment: r.value(i, "deployment"), upstreamModel: r.value(i, "upstream_model"))
         }
     }
 }
@@ -361,14 +368,17 @@ enum SQL {
     /// The CTE `n` of a turn start: the user message (complete) at `t.ts` and the assistant
     /// message (streaming) 1 µs after it, in conversation `conversation`, selected `from`.
     static func openTurnRows(user: String, text: String, assistant: String, conversation: String, model: String,
-                             provider: String, writer: String, from: String) -> String {
+                             provider: String, writer: String, deployment: String, upstream: String, from: String) -> String {
         """
         n AS (
-            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, writer, created_at, updated_at)
-            SELECT \(user)::uuid, \(conversation), 'user', \(text)::text, 'complete', NULL, NULL, NULL, t.ts, t.ts FROM \(from)
+            INSERT INTO messages (id, conversation_id, role, content, status, model, provider, writer, deployment,
+                                  upstream_model, created_at, updated_at)
+            SELECT \(user)::uuid, \(conversation), 'user', \(text)::text, 'complete', NULL, NULL, NULL, NULL, NULL, t.ts, t.ts
+            FROM \(from)
             UNION ALL
             SELECT \(assistant)::uuid, \(conversation), 'assistant', '', 'streaming', \(model)::text, \(provider)::text,
-                   \(writer)::text, t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM \(from))
+                   \(writer)::text, \(deployment)::text, \(upstream)::text, t.ts + interval '1 microsecond',
+                   t.ts + interval '1 microsecond' FROM \(from))
         """
     }
 
@@ -376,7 +386,8 @@ enum SQL {
     static let commitWithoutFlush = "SELECT set_config('synchronous_commit', 'off', true)"
 
     /// A new conversation's first turn: $1 conversation, $2 owner, $3 title, $4 system, $5 model,
-    /// $6 user message id, $7 its text, $8 assistant message id, $9 provider, $10 writer. Returns the
+    /// $6 user message id, $7 its text, $8 assistant message id, $9 provider, $10 writer,
+    /// $11 deployment, $12 upstream model. Returns the
     /// conversation and the user message's time. The data-modifying CTEs all run, referenced or not.
     static let beginNewTurn = """
         WITH c AS (
@@ -384,14 +395,14 @@ enum SQL {
             VALUES ($1::uuid, $2, $3, $4, $5) RETURNING *),
         t AS (SELECT clock_timestamp() AS ts),
         \(openTurnRows(user: "$6", text: "$7", assistant: "$8", conversation: "$1::uuid", model: "$5", provider: "$9",
-                       writer: "$10", from: "t"))
+                       writer: "$10", deployment: "$11", upstream: "$12", from: "t"))
         SELECT c.id::text AS id, c.title, c.system_prompt, c.model, \(iso("c.created_at")) AS created_at,
                \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at
         FROM c, t
         """
 
     /// A further turn: $1 conversation, $2 owner, $3 model, $4 user message id, $5 its text,
-    /// $6 assistant message id, $7 provider, $8 writer. Returns one row per earlier message (columns `m_*`,
+    /// $6 assistant message id, $7 provider, $8 writer, $9 deployment, $10 upstream model. Returns one row per earlier message (columns `m_*`,
     /// oldest first; one row of NULLs when there is none) beside the conversation's columns, and
     /// no row when the conversation is missing or another owner's (then nothing is written). The
     /// new rows are placed strictly after the conversation's latest message, so (created_at, id)
@@ -402,7 +413,7 @@ enum SQL {
             WHERE id = $1::uuid AND owner_key_hash = $2 RETURNING *),
         t AS (SELECT \(afterLatestMessage(of: "$1::uuid")) AS ts),
         \(openTurnRows(user: "$4", text: "$5", assistant: "$6", conversation: "c.id", model: "$3", provider: "$7",
-                       writer: "$8", from: "c, t"))
+                       writer: "$8", deployment: "$9", upstream: "$10", from: "c, t"))
         SELECT c.id::text AS id, c.title, c.system_prompt, c.model, \(iso("c.created_at")) AS created_at,
                \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at,
                m.id::text AS m_id, m.role AS m_role, m.content AS m_content, m.status AS m_status,
@@ -412,8 +423,8 @@ enum SQL {
         """
 
     /// Writes a turn again after the database lost it: the conversation and user message when
-    /// missing, and the assistant message with its final values ($11–$19, as in `finalizeMessage`
-    /// $3–$11). $1 conversation, $2 owner, $3 title, $4 system, $5 model, $6 user message id,
+    /// missing, and the assistant message with its final values ($11–$21, as in `finalizeMessage`
+    /// $3–$13). $1 conversation, $2 owner, $3 title, $4 system, $5 model, $6 user message id,
     /// $7 its text, $8 assistant message id, $9 model, $10 provider.
     static let restoreTurn = """
         WITH c AS (
@@ -425,16 +436,18 @@ enum SQL {
             SELECT $6::uuid, $1::uuid, 'user', $7::text, 'complete', t.ts, t.ts FROM t
             ON CONFLICT (id) DO NOTHING)
         INSERT INTO messages (id, conversation_id, role, content, status, model, provider, finish_reason, prompt_tokens,
-                              completion_tokens, total_tokens, ttft_ms, latency_ms, error, created_at, updated_at)
+                              completion_tokens, total_tokens, ttft_ms, latency_ms, error, deployment, upstream_model,
+                              created_at, updated_at)
         SELECT $8::uuid, $1::uuid, 'assistant', $11, $12, $9, $10, $13, $14::int, $15::int, $16::int, $17::int,
-               $18::int, $19, t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t
+               $18::int, $19, $20, $21, t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t
         ON CONFLICT (id) DO NOTHING
         """
 
     static let finalizeMessage = """
         UPDATE messages m SET content = $3, status = $4, finish_reason = $5, prompt_tokens = $6::int,
                completion_tokens = $7::int, total_tokens = $8::int, ttft_ms = $9::int, latency_ms = $10::int,
-               error = $11, updated_at = now()
+               error = $11, deployment = coalesce($12, m.deployment), upstream_model = coalesce($13, m.upstream_model),
+               updated_at = now()
         FROM conversations c
         WHERE m.id = $1::uuid AND c.id = m.conversation_id AND c.owner_key_hash = $2
         """
@@ -443,7 +456,7 @@ enum SQL {
     static let selectMessages = """
         SELECT m.id::text AS id, m.conversation_id::text AS conversation_id, m.role, m.content, m.model, m.provider,
                m.status, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.total_tokens, m.ttft_ms,
-               m.latency_ms, m.error, \(iso("m.created_at")) AS created_at
+               m.latency_ms, m.error, m.deployment, m.upstream_model, \(iso("m.created_at")) AS created_at
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         WHERE m.conversation_id = $1::uuid AND c.owner_key_hash = $2 AND ($3::uuid IS NULL OR m.id <> $3::uuid)
         ORDER BY m.created_at, m.id

@@ -53,6 +53,12 @@ public enum Migrations {
         Migration(version: 2, name: "messages.writer", statements: [
             "ALTER TABLE messages ADD COLUMN writer text",
         ]),
+        // The catalog deployment that answered (its id in models.yaml) and the id it was sent
+        // upstream; `model` holds the public name the client asked for.
+        Migration(version: 3, name: "messages.deployment and upstream_model", statements: [
+            "ALTER TABLE messages ADD COLUMN deployment text",
+            "ALTER TABLE messages ADD COLUMN upstream_model text",
+        ]),
     ]
 
     /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the

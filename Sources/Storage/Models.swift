@@ -57,6 +57,9 @@ public struct StoredMessage: Sendable, Equatable {
     public var latencyMs: Int?
     public var error: String?
     public var createdAt: String
+    /// The catalog deployment that answered, and the model id it was sent upstream.
+    public var deployment: String? = nil
+    public var upstreamModel: String? = nil
 }
 
 /// A conversation with its messages, oldest first.
@@ -83,6 +86,8 @@ public struct TurnStart: Sendable, Equatable {
     /// The model and provider the assistant message was opened with.
     public var model: String?
     public var provider: String?
+    public var deployment: String? = nil
+    public var upstreamModel: String? = nil
     /// The new user message (the last entry of `history`).
     public var userMessage: StoredMessage? { history.last }
 }

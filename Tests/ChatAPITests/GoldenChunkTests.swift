@@ -69,7 +69,8 @@ import Providers
 
     /// What ChatTurn does with the decoder's events, minus the sockets.
     static func relay(_ input: [UInt8], _ c: Case, pieceSize: Int?) -> [UInt8] {
-        guard var decoder = UpstreamRequests.makeStreamDecoder(for: c.provider) else { return [] }
+        guard let kind = DeploymentKind(rawValue: c.provider.rawValue),
+              var decoder = UpstreamRequests.makeStreamDecoder(for: kind) else { return [] }
         var wire = OpenAIWire(stream: true, includeUsage: c.includeUsage, model: c.model, created: created, id: id)
         var events: [StreamEvent] = []
         let size = pieceSize ?? max(1, input.count)
@@ -83,7 +84,7 @@ import Providers
 
         var out: [UInt8] = []
         var outcome = TurnOutcome(messageID: nil, conversationID: nil, model: c.model, provider: c.provider.rawValue,
-                                  finish: nil, usage: nil, ttftMs: nil, latencyMs: 0)
+                                  deployment: c.provider.rawValue, finish: nil, usage: nil, ttftMs: nil, latencyMs: 0)
         wire.start(outcome, into: &out)
         loop: for e in events {
             switch e {

@@ -1,5 +1,6 @@
 import HTTP
 import Testing
+import Providers
 @testable import ChatAPI
 
 @Suite struct MetricsUnit {
@@ -44,6 +45,16 @@ import Testing
         #expect(e.count == 3)
     }
 
+    /// Three loads: start-up, a good reload, then a refused one.
+    var catalogStatus: CatalogStatus {
+        var c = CatalogStatus(loaded: BuiltInCatalog.make(ProviderConfig()).withVersion(3), at: 1_800_000_100)
+        c.source = "models.yaml"
+        c.reloadsSucceeded = 2
+        c.reloadsFailed = 1
+        c.lastReloadSucceeded = false
+        return c
+    }
+
     @Test func snapshotsMergeAndRender() {
         func snapshot(_ n: Int) -> MetricsSnapshot {
             let upstream = UpstreamMetrics()
@@ -59,11 +70,16 @@ import Testing
         #expect(merged.gauges.openConnections == 3)
         #expect(merged.gauges.draining)
         let text = String(decoding: PrometheusText.render(merged, ProcessFacts(version: "9.9.9", workers: 2, residentBytes: 1024,
-                                                                                 openFileDescriptors: 7, startTimeSeconds: 1_800_000_000.5)), as: UTF8.self)
+                                                                                 openFileDescriptors: 7, startTimeSeconds: 1_800_000_000.5,
+                                                                                 catalog: catalogStatus)), as: UTF8.self)
         #expect(text.contains("chatrelay_tokens_relayed_total{provider=\"openai\"} 3\n"))
         #expect(text.contains("chatrelay_upstream_requests_total{provider=\"anthropic\",outcome=\"complete\"} 2\n"))
         #expect(text.contains("chatrelay_db_pool_wait_seconds_bucket{le=\"0.0025\"} 2\n"))
         #expect(text.contains("chatrelay_db_pool_wait_seconds_count 2\n"))
+        #expect(text.contains("chatrelay_catalog_version{source=\"models.yaml\"} 3\n"))
+        #expect(text.contains("chatrelay_catalog_last_reload_success 0\n"))
+        #expect(text.contains("chatrelay_catalog_reloads_total{outcome=\"success\"} 2\n"))
+        #expect(text.contains("chatrelay_catalog_reloads_total{outcome=\"failure\"} 1\n"))
         #expect(text.contains("chatrelay_db_pool_connections{state=\"idle\"} 6\n"))
         #expect(text.contains("chatrelay_draining 1\n"))
         #expect(text.contains("chatrelay_build_info{version=\"9.9.9\"} 1\n"))

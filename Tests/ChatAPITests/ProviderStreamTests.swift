@@ -98,10 +98,10 @@ final class StreamRecorder: UpstreamStreamDelegate {
 
     /// Starts one stream for `prompt` on `model`.
     func start(_ model: String, _ prompt: String, _ rec: StreamRecorder, firstTokenMs: Int = 5_000) throws -> CurlProviderStream {
-        let route = try ModelRouter.route(model: model).get()
+        let route = try BuiltInCatalog.make(config()).route(model, random: { 0 }).get()
         let request = try UpstreamRequests.build(ChatRequest(model: model, messages: [ChatMessage(role: .user, content: prompt)]),
-                                                 route: route, config: config()).get()
-        guard let decoder = UpstreamRequests.makeStreamDecoder(for: route.provider) else { throw CocoaError(.featureUnsupported) }
+                                                 route: route, defaults: config().generation).get()
+        guard let decoder = UpstreamRequests.makeStreamDecoder(for: route.deployment.kind) else { throw CocoaError(.featureUnsupported) }
         return CurlProviderStream(multi: multi, request: request, provider: route.provider, decoder: decoder,
                                   timeouts: UpstreamTimeouts(connectMs: 2_000, firstTokenMs: firstTokenMs, idleMs: 5_000), delegate: rec)
     }

@@ -8,7 +8,11 @@ import Storage
 final class ChatService {
     let loop: EventLoop
     let config: Config
-    let providers: ProviderConfig
+    /// The model catalog in force; a SIGHUP reload replaces it (turns under way keep their route).
+    var catalog: ModelCatalog
+    /// Spreads turns over a model's deployments by weight; consulted only when there is a choice.
+    private var deploymentPicker = SplitMix64(seed: UInt64(truncatingIfNeeded: monotonicNanos()))
+    let generation: GenerationDefaults
     let keys: APIKeys
     let pool: PGPool
     let store: ChatStore
@@ -27,19 +31,17 @@ final class ChatService {
     /// Provider outcomes, time to first token and tokens relayed, counted by the turns.
     let upstreamMetrics = UpstreamMetrics()
 
-    init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, writer: String, multi: CurlMulti, logger: Logger) {
+    init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, writer: String, multi: CurlMulti,
+         catalog: ModelCatalog, logger: Logger) {
         self.loop = loop
         self.config = config
+        self.catalog = catalog
+        generation = config.providerConfig.generation
         self.keys = keys
         self.pool = pool
         self.multi = multi
         self.logger = logger
         store = ChatStore(pool: pool, writer: writer)
-        providers = ProviderConfig(
-            openAIKey: config.openAIKey, anthropicKey: config.anthropicKey, googleKey: config.googleKey,
-            openAIBaseURL: config.openAIBaseURL, anthropicBaseURL: config.anthropicBaseURL,
-            geminiBaseURL: config.geminiBaseURL, anthropicVersion: config.anthropicVersion,
-            defaultMaxTokens: config.maxTokens, defaultTemperature: config.temperature)
         timeouts = UpstreamTimeouts(
             connectMs: Int(config.upstreamConnectTimeoutSeconds * 1000),
             firstTokenMs: Int(config.upstreamFirstTokenTimeoutSeconds * 1000),
@@ -48,41 +50,50 @@ final class ChatService {
 
     var activeTurns: Int { turns.count }
 
-    /// Routes a model name and checks its provider is usable, before anything is stored.
+    /// Resolves a model name through the catalog to the deployment that will serve this turn,
+    /// before anything is stored.
     func route(_ model: String) -> Result<RoutedModel, ProviderError> {
-        switch ModelRouter.route(model: model) {
-        case .failure(let e): return .failure(e)
-        case .success(let r):
-            if r.provider != .mock && !providers.isConfigured(r.provider) {
-                return .failure(ProviderError(.providerNotConfigured,
-                                              "provider '\(r.provider.rawValue)' is not configured: set its API key", param: "model"))
-            }
-            if r.provider == .mock {
-                // Reject unknown mock names now rather than after the turn is stored.
-                do { _ = try MockModel.plan(for: ChatRequest(model: r.model, messages: [])) } catch { return .failure(error) }
-            }
-            return .success(r)
+        let result = catalog.route(model) { deploymentPicker.next() }
+        if case .success(let r) = result, r.deployment.kind == .mock, !MockModel.isModelName(r.model) {
+            // Reject unknown mock names now rather than after the turn is stored.
+            return .failure(ProviderError(.unknownModel, "unknown model '\(model)'", param: "model"))
         }
+        return result
+    }
+
+    /// The model a request that names none gets: `CHAT_DEFAULT_MODEL`, else the catalog file's
+    /// `default_model`, else its first available model; without a file, as before catalogs.
+    var defaultModel: String {
+        if let m = config.defaultModel { return m }
+        if let m = catalog.defaultModel { return m }
+        if catalog.source != "built-in", let first = catalog.models.first(where: { $0.isAvailable && $0.wildcardPrefix == nil }) {
+            return first.name
+        }
+        return config.effectiveDefaultModel
     }
 
     func makeUpstream(_ request: ChatRequest, route: RoutedModel, delegate: UpstreamStreamDelegate) -> Result<UpstreamStream, ProviderError> {
-        var req = request
-        req.model = route.model
-        if route.provider == .mock {
+        if route.deployment.kind == .mock {
+            var req = request
+            req.model = route.model
+            if req.maxTokens == nil { req.maxTokens = route.defaults.maxTokens }
             do {
                 return .success(MockProviderStream(loop: loop, plan: try MockModel.plan(for: req), delegate: delegate))
             } catch {
                 return .failure(error)
             }
         }
-        switch UpstreamRequests.build(req, route: route, config: providers) {
+        switch UpstreamRequests.build(request, route: route, defaults: generation) {
         case .failure(let e): return .failure(e)
         case .success(let upstreamRequest):
-            guard let decoder = UpstreamRequests.makeStreamDecoder(for: route.provider) else {
-                return .failure(ProviderError(.upstreamError, "no stream decoder for \(route.provider.rawValue)"))
+            guard let decoder = UpstreamRequests.makeStreamDecoder(for: route.deployment.kind) else {
+                return .failure(ProviderError(.upstreamError, "no stream decoder for \(route.deployment.kind.rawValue)"))
             }
+            let t = route.deployment.timeouts
+            let limits = UpstreamTimeouts(connectMs: t.connectMs ?? timeouts.connectMs, firstTokenMs: t.firstTokenMs ?? timeouts.firstTokenMs,
+                                          idleMs: t.idleMs ?? timeouts.idleMs)
             return .success(CurlProviderStream(multi: multi, request: upstreamRequest, provider: route.provider,
-                                               decoder: decoder, timeouts: timeouts, delegate: delegate))
+                                               decoder: decoder, timeouts: limits, delegate: delegate))
         }
     }
 

@@ -60,8 +60,9 @@ final class ChatTurn: UpstreamStreamDelegate {
         self.cancelOnDisconnect = cancelOnDisconnect
         context = responder.context as? RequestContext
         startedAt = responder.startedAt
-        context?.model = route.model
-        context?.provider = route.provider.rawValue
+        context?.model = route.name
+        context?.provider = route.deployment.kind.rawValue
+        context?.deployment = route.deployment.id
     }
 
     /// Starts the upstream call for `request` (its messages are the whole history).
@@ -93,7 +94,7 @@ final class ChatTurn: UpstreamStreamDelegate {
         let now = monotonicNanos()
         return TurnOutcome(
             messageID: storage?.start.assistantMessageID, conversationID: storage?.start.conversation.id,
-            model: route.model, provider: route.provider.rawValue, finish: finish, usage: usage,
+            model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id, finish: finish, usage: usage,
             ttftMs: firstTokenAt.map { Int(($0 - startedAt) / 1_000_000) },
             latencyMs: Int((now - startedAt) / 1_000_000))
     }
@@ -254,10 +255,11 @@ final class ChatTurn: UpstreamStreamDelegate {
         // The write captures values only, so it can be repeated after this turn is gone.
         let store = storage.store, owner = storage.owner, turn = storage.start, id = turn.assistantMessageID, text = answer
         let finishValue = finish?.value
+        let deployment = route.deployment.id, upstreamModel = route.model
         let write: ChatService.AnswerWrite = { done in
             store.finalizeAssistantMessage(owner: owner, id: id, text: text, status: status, finishReason: finishValue,
                                            usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error,
-                                           turn: turn, completion: done)
+                                           turn: turn, deployment: deployment, upstreamModel: upstreamModel, completion: done)
         }
         write { [self] result in
             if case .failure(let e) = result {

@@ -6,8 +6,11 @@ import Providers
 struct TurnOutcome {
     var messageID: String?
     var conversationID: String?
+    /// The public model name the client asked for.
     var model: String
+    /// The deployment's kind (`openai`, `azure-openai`, …) and its id in the catalog.
     var provider: String
+    var deployment: String
     var finish: FinishReason?
     var usage: Usage?
     var ttftMs: Int?
@@ -76,6 +79,7 @@ struct NativeWire: ClientWire {
         if let m = o.messageID { w.field("message_id", m) }
         w.field("model", o.model)
         w.field("provider", o.provider)
+        w.field("deployment", o.deployment)
         w.endObject()
         out = w.bytes
         out.append(contentsOf: "\n\n".utf8)

@@ -1,3 +1,5 @@
+import Providers
+
 /// Everything the operator can set (configuration.md), parsed and checked once at start-up.
 public struct Config: Sendable {
     public enum DisconnectPolicy: String, Sendable { case `continue`, cancel }
@@ -54,10 +56,19 @@ public struct Config: Sendable {
     public var upstreamConnectTimeoutSeconds = 10.0
     public var upstreamFirstTokenTimeoutSeconds = 300.0
     public var upstreamIdleTimeoutSeconds = 120.0
+    /// `CHAT_MODELS_FILE`: the model catalog; nil reads `./models.yaml` when it exists.
+    public var modelsFile: String?
     public var logLevel = LogLevel.info
     public var logFormat = LogFormat.json
 
     public init() {}
+
+    /// The provider settings the built-in catalog is made of.
+    public var providerConfig: ProviderConfig {
+        ProviderConfig(openAIKey: openAIKey, anthropicKey: anthropicKey, googleKey: googleKey,
+                       openAIBaseURL: openAIBaseURL, anthropicBaseURL: anthropicBaseURL, geminiBaseURL: geminiBaseURL,
+                       anthropicVersion: anthropicVersion, defaultMaxTokens: maxTokens, defaultTemperature: temperature)
+    }
 
     /// The model used when a request names none: the configured default, else the built-in mock
     /// when no provider key is set, else the first configured provider's usual model.

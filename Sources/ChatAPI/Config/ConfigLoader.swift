@@ -7,7 +7,8 @@ import Glibc
 public enum ConfigLoader {
     public static let usage = """
     usage: chatrelay [--host H] [--port P] [--workers N] [--data-dir DIR] [--database-url URL]
-                     [--log-level L] [--log-format json|text]
+                     [--log-level L] [--log-format json|text] [--models-file FILE]
+           chatrelay --check-models [FILE]   validate the model catalog and exit (0 when it loads)
     Every setting is also an environment variable; see the README's configuration table.
     Secrets (CHAT_API_KEYS, CHAT_METRICS_TOKEN, provider keys) are set only in the environment or .env,
     never as flags, so they do not show in the process list. CHAT_METRICS_TOKEN, when set, is the
@@ -18,6 +19,7 @@ public enum ConfigLoader {
     static let flags: [String: String] = [
         "--host": "HOST", "--port": "PORT", "--workers": "CHAT_WORKERS", "--data-dir": "CHAT_DATA_DIR",
         "--database-url": "DATABASE_URL", "--log-level": "LOG_LEVEL", "--log-format": "LOG_FORMAT",
+        "--models-file": "CHAT_MODELS_FILE",
     ]
 
     public static func load(arguments: [String], environment: [String: String], dotEnv: String?) throws(ConfigError) -> Config {
@@ -151,6 +153,7 @@ public enum ConfigLoader {
         if let s = try seconds("CHAT_UPSTREAM_CONNECT_TIMEOUT_S") { c.upstreamConnectTimeoutSeconds = s }
         if let s = try seconds("CHAT_UPSTREAM_FIRST_TOKEN_TIMEOUT_S") { c.upstreamFirstTokenTimeoutSeconds = s }
         if let s = try seconds("CHAT_UPSTREAM_IDLE_TIMEOUT_S") { c.upstreamIdleTimeoutSeconds = s }
+        c.modelsFile = str("CHAT_MODELS_FILE")
         if let l = str("LOG_LEVEL") {
             guard let lv = Config.LogLevel(rawValue: l.lowercased()) else {
                 throw ConfigError(setting: "LOG_LEVEL", value: l, allowed: "debug, info, warn or error")

@@ -46,6 +46,7 @@ extension Worker {
 
     private func processFacts() -> ProcessFacts {
         ProcessFacts(version: shared.version, workers: shared.config.workers, residentBytes: ProcessStats.residentBytes,
-                     openFileDescriptors: ProcessStats.openFileCount, startTimeSeconds: shared.startedAtWallSeconds)
+                     openFileDescriptors: ProcessStats.openFileCount, startTimeSeconds: shared.startedAtWallSeconds,
+                     catalog: catalogStatus)
     }
 }

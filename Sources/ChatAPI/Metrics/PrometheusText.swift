@@ -7,6 +7,7 @@ struct ProcessFacts {
     var residentBytes: UInt64
     var openFileDescriptors: Int
     var startTimeSeconds: Double
+    var catalog: CatalogStatus
 }
 
 /// Renders merged metrics in the Prometheus text exposition format 0.0.4. Runs once per scrape,
@@ -89,6 +90,18 @@ struct PrometheusText {
         sample("chatrelay_build_info", [("version", p.version)], 1)
         family("chatrelay_workers", "gauge", "Worker threads (event loops) configured.")
         sample("chatrelay_workers", [], p.workers)
+        let c = p.catalog
+        family("chatrelay_catalog_version", "gauge", "Version of the model catalog in force (1 at start-up, +1 per successful reload).")
+        sample("chatrelay_catalog_version", [("source", c.source)], c.version)
+        family("chatrelay_catalog_models", "gauge", "Models in the catalog in force.")
+        sample("chatrelay_catalog_models", [], c.models)
+        family("chatrelay_catalog_last_reload_success", "gauge", "1 when the last catalog load (start-up or SIGHUP) succeeded, 0 when it was refused.")
+        sample("chatrelay_catalog_last_reload_success", [], c.lastReloadSucceeded ? 1 : 0)
+        family("chatrelay_catalog_last_reload_timestamp_seconds", "gauge", "When the catalog was last loaded or a reload was refused, since the Unix epoch.")
+        sampleText("chatrelay_catalog_last_reload_timestamp_seconds", [], format(c.lastReloadAt))
+        family("chatrelay_catalog_reloads_total", "counter", "SIGHUP catalog reloads by outcome.")
+        sample("chatrelay_catalog_reloads_total", [("outcome", "success")], c.reloadsSucceeded)
+        sample("chatrelay_catalog_reloads_total", [("outcome", "failure")], c.reloadsFailed)
         family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
         sample("process_resident_memory_bytes", [], p.residentBytes)
         family("process_open_fds", "gauge", "Number of open file descriptors.")

@@ -20,7 +20,7 @@ extension ChatService {
                 throw .invalid("message must not be empty", param: "message")
             }
             message = m
-            model = try f.string("model", maxBytes: 128) ?? defaultModel
+            model = try f.string("model", maxBytes: ModelNames.maxBytes) ?? defaultModel
             conversationID = try f.string("conversation_id", maxBytes: 64)
             if let c = conversationID, !isValidUUID(c) {
                 throw .invalid("conversation_id must be a UUID", param: "conversation_id")
@@ -34,7 +34,7 @@ extension ChatService {
     func chat(_ req: HTTPRequest, _ r: HTTPResponder) {
         guard let owner = authorize(req, r), let json = jsonBody(req, r) else { return }
         let body: NativeChatBody
-        do { body = try NativeChatBody(json, defaultModel: config.effectiveDefaultModel) } catch {
+        do { body = try NativeChatBody(json, defaultModel: defaultModel) } catch {
             r.respond(error)
             return
         }
@@ -48,7 +48,8 @@ extension ChatService {
         // durable with the answer (see ChatStore.beginTurn).
         let databaseStartedAt = monotonicNanos()
         store.beginTurn(owner: owner, conversationID: body.conversationID, system: body.system, userText: body.message,
-                        model: route.model, provider: route.provider.rawValue) { [self] result in
+                        model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
+                        upstreamModel: route.model) { [self] result in
             (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
             switch result {
             case .failure(.notFound):

@@ -74,6 +74,8 @@ extension ChatService {
                     w.field("content", m.content)
                     w.field("model", m.model)
                     w.field("provider", m.provider)
+                    w.field("deployment", m.deployment)
+                    w.field("upstream_model", m.upstreamModel)
                     w.field("status", m.status.rawValue)
                     w.field("finish_reason", m.finishReason)
                     w.usage(m.usage.map { ($0.promptTokens, $0.completionTokens, $0.totalTokens) })

@@ -14,9 +14,9 @@ extension ChatService {
         var includeUsage: Bool
         var lastUserText: String
 
-        init(_ body: JSONValue, defaultModel: String, defaultMaxTokens: Int) throws(ClientError) {
+        init(_ body: JSONValue, defaultModel: String) throws(ClientError) {
             let f = Fields(object: body)
-            let model = try f.string("model", maxBytes: 128) ?? defaultModel
+            let model = try f.string("model", maxBytes: ModelNames.maxBytes) ?? defaultModel
             guard let raw = body["messages"], !raw.isNull else { throw .invalid("messages is required", param: "messages") }
             guard let items = raw.array, !items.isEmpty else { throw .invalid("messages must be a non-empty array", param: "messages") }
             var messages: [ChatMessage] = []
@@ -65,7 +65,8 @@ extension ChatService {
                 }
             }
             _ = try f.string("user", maxBytes: 256)
-            request = ChatRequest(model: model, messages: messages, maxTokens: maxTokens ?? defaultMaxTokens,
+            // Unset max tokens fall to the catalog model's default, then MAX_TOKENS.
+            request = ChatRequest(model: model, messages: messages, maxTokens: maxTokens,
                                   temperature: temperature, topP: topP, stop: stop)
         }
 
@@ -92,7 +93,7 @@ extension ChatService {
     func openAIChat(_ req: HTTPRequest, _ r: HTTPResponder) {
         guard let owner = authorize(req, r, shape: .openAI), let json = jsonBody(req, r, shape: .openAI) else { return }
         let body: OpenAIChatBody
-        do { body = try OpenAIChatBody(json, defaultModel: config.effectiveDefaultModel, defaultMaxTokens: config.maxTokens) } catch {
+        do { body = try OpenAIChatBody(json, defaultModel: defaultModel) } catch {
             return r.respond(error, shape: .openAI)
         }
         let route: RoutedModel
@@ -118,7 +119,8 @@ extension ChatService {
         let system = body.request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
         let databaseStartedAt = monotonicNanos()
         store.beginTurn(owner: owner, conversationID: existing, system: system.isEmpty ? nil : system, userText: body.lastUserText,
-                        model: route.model, provider: route.provider.rawValue) { [self] result in
+                        model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
+                        upstreamModel: route.model) { [self] result in
             (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
             switch result {
             case .failure(.notFound):
@@ -145,12 +147,13 @@ extension ChatService {
         w.field("object", "list")
         w.key("data")
         w.beginArray()
-        for m in configuredModels {
+        for m in listedModels {
             w.beginObject()
             w.field("id", m.id)
             w.field("object", "model")
             w.field("created", Int(created))
-            w.field("owned_by", m.provider.rawValue)
+            w.field("owned_by", m.kind.rawValue)
+            w.field("available", m.available)
             w.endObject()
         }
         w.endArray()

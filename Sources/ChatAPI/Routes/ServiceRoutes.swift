@@ -21,36 +21,65 @@ extension ChatService {
         r.respondJSON(status: dbOK && !draining ? 200 : 503, w.bytes)
     }
 
-    /// Models a client can use here: the built-in mocks always, each configured provider's usual names.
-    var configuredModels: [(id: String, provider: ProviderKind)] {
-        var out: [(String, ProviderKind)] = [("mock-echo", .mock), ("mock-tokens-20", .mock)]
-        if providers.isConfigured(.openai) { out += ["gpt-5.4-mini", "gpt-5.4", "gpt-4.1", "o3"].map { ($0, .openai) } }
-        if providers.isConfigured(.anthropic) { out += ["claude-sonnet-4-6", "claude-opus-4-7", "claude-haiku-4-5"].map { ($0, .anthropic) } }
-        if providers.isConfigured(.gemini) { out += ["gemini-2.5-flash", "gemini-2.5-pro"].map { ($0, .gemini) } }
-        if let d = config.defaultModel, !out.contains(where: { $0.0 == d }), case .success(let r) = ModelRouter.route(model: d) {
-            out.insert((d, r.provider), at: 0)
+    /// One row of the model list: never a key or a base URL, only whether the key is there.
+    struct ListedModel {
+        var id: String
+        var kind: DeploymentKind
+        var available: Bool
+        var wildcard: Bool
+        var missingKeys: [String]
+    }
+
+    /// The catalog's public names in file order, with the default model first when only a
+    /// wildcard serves it (so a client's picker shows it).
+    var listedModels: [ListedModel] {
+        var out = catalog.models.filter(\.listed).map {
+            ListedModel(id: $0.name, kind: $0.kind, available: $0.isAvailable, wildcard: $0.wildcardPrefix != nil,
+                        missingKeys: $0.isAvailable ? [] : $0.missingKeyVariables)
+        }
+        let d = defaultModel
+        if !out.contains(where: { $0.id == d }), let m = catalog.lookup(d) {
+            out.insert(ListedModel(id: d, kind: m.kind, available: m.isAvailable, wildcard: false,
+                                   missingKeys: m.isAvailable ? [] : m.missingKeyVariables), at: 0)
         }
         return out
     }
 
     func models(_ req: HTTPRequest, _ r: HTTPResponder) {
         guard authorize(req, r) != nil else { return }
+        let list = listedModels
         var w = JSONWriter()
         w.beginObject()
-        w.field("default_model", config.effectiveDefaultModel)
+        w.field("default_model", defaultModel)
+        w.key("catalog")
+        w.beginObject()
+        w.field("version", catalog.version)
+        w.field("source", catalog.source == "built-in" ? "built-in" : "file")
+        w.endObject()
         w.key("models")
         w.beginArray()
-        for m in configuredModels {
+        for m in list {
             w.beginObject()
             w.field("id", m.id)
-            w.field("provider", m.provider.rawValue)
+            w.field("provider", m.kind.rawValue)
+            w.field("available", m.available)
+            if m.wildcard { w.field("wildcard", true) }
+            if !m.missingKeys.isEmpty {
+                w.key("missing_keys")
+                w.beginArray()
+                for k in m.missingKeys { w.string(k) }
+                w.endArray()
+            }
             w.endObject()
         }
         w.endArray()
+        // Per provider kind in the catalog: whether any of its deployments has its key.
         w.key("providers")
         w.beginObject()
-        for p in [ProviderKind.openai, .anthropic, .gemini] { w.field(p.rawValue, providers.isConfigured(p)) }
-        w.field("mock", true)
+        for kind in DeploymentKind.allCases {
+            let deployments = catalog.models.flatMap(\.deployments).filter { $0.kind == kind }
+            if !deployments.isEmpty { w.field(kind.rawValue, deployments.contains(where: \.hasKey)) }
+        }
         w.endObject()
         w.endObject()
         r.respondJSON(status: 200, w.bytes)

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Providers
 import Reactor
 import Storage
 
@@ -17,6 +18,14 @@ public enum Application {
             print(ConfigLoader.usage)
             return 0
         }
+        var arguments = arguments
+        var checkOnly = false
+        if let i = arguments.firstIndex(of: "--check-models") {
+            // Validate a catalog (before a deploy or a SIGHUP) without starting anything.
+            arguments.remove(at: i)
+            checkOnly = true
+            if i < arguments.count, !arguments[i].hasPrefix("--") { arguments[i] = "--models-file=" + arguments[i] }
+        }
         let config: Config
         do {
             config = try ConfigLoader.load(arguments: arguments, environment: Environment.current(), dotEnv: Environment.readFile(".env"))
@@ -24,9 +33,24 @@ public enum Application {
             Environment.printError("chatrelay: \(error)")
             return 2
         }
+        let catalog: ModelCatalog
+        switch CatalogLoading.load(config, version: 1) {
+        case .failure(let e):
+            Environment.printError("chatrelay: \(e)")
+            return 2
+        case .success(let c): catalog = c
+        }
+        if checkOnly {
+            let unavailable = catalog.models.filter { !$0.isAvailable }.map(\.name)
+            print("\(catalog.source): ok, \(catalog.models.count) models, \(catalog.models.reduce(0) { $0 + $1.deployments.count }) deployments"
+                  + (unavailable.isEmpty ? "" : "; unavailable until their keys are set: \(unavailable.joined(separator: ", "))"))
+            return 0
+        }
         let startNanos = monotonicNanos()
         _ = CurlGlobal.initialize()
         let startup = Logger(format: config.logFormat, level: config.logLevel, worker: -1, loop: nil)
+        var catalogStatus = CatalogStatus(loaded: catalog, at: Double(wallClockMillis()) / 1000)
+        logCatalog(catalog, startup)
 
         guard let keys = loadKeys(config) else { return 1 }
         let database: Database
@@ -37,7 +61,8 @@ public enum Application {
         case .success(let db): database = db
         }
         defer { database.stop(logger: startup) }
-        let shared = SharedState(config: config, version: version, conninfo: database.conninfo, keys: keys, startedAtNanos: startNanos)
+        let shared = SharedState(config: config, version: version, conninfo: database.conninfo, keys: keys, catalog: catalog,
+                                 catalogStatus: catalogStatus, startedAtNanos: startNanos)
 
         // Bind every worker's socket first: with PORT=0 the first one picks the port the rest share.
         var fds: [Int32] = []
@@ -93,7 +118,12 @@ public enum Application {
 
         var signals: SignalWatcher?
         do {
-            signals = try SignalWatcher(loop: control) { sig in
+            var current = catalog
+            signals = try SignalWatcher(loop: control, signals: ProcessSignals.termination + [ProcessSignals.reload]) { sig in
+                if sig == ProcessSignals.reload {
+                    current = reloadCatalog(config, current: current, status: &catalogStatus, workers: handles, logger: startup)
+                    return
+                }
                 startup.info("signal received; draining", [("signal", .int(Int(sig))), ("drain_s", .double(config.drainSeconds))])
                 for h in handles { h.post(.drain) }
             }
@@ -105,6 +135,44 @@ public enum Application {
         for t in threads { ReactorThread.join(t) }
         startup.info("stopped")
         return 0
+    }
+
+    /// SIGHUP: read the catalog again. A good one goes to every worker (turns that start afterwards
+    /// use it; turns under way keep the deployment they hold); a bad one is refused with the same
+    /// one-line error as at start-up, and the catalog in force stays.
+    static func reloadCatalog(_ config: Config, current: ModelCatalog, status: inout CatalogStatus, workers: [LoopHandle],
+                              logger: Logger) -> ModelCatalog {
+        let now = Double(wallClockMillis()) / 1000
+        var next = current
+        switch CatalogLoading.load(config, version: current.version + 1) {
+        case .failure(let e):
+            status.lastReloadSucceeded = false
+            status.reloadsFailed += 1
+            logger.error("catalog reload refused; the previous catalog stays in force",
+                         [("error", .string(e.description)), ("version", .int(current.version))])
+        case .success(let c):
+            next = c
+            status.version = c.version
+            status.source = c.source
+            status.models = c.models.count
+            status.lastReloadSucceeded = true
+            status.reloadsSucceeded += 1
+            logCatalog(c, logger, reloaded: true)
+        }
+        status.lastReloadAt = now
+        let snapshot = status
+        let installed = next
+        for h in workers {
+            h.run { loop in (loop.owner as? Worker)?.installCatalog(installed, status: snapshot) }
+        }
+        return next
+    }
+
+    static func logCatalog(_ c: ModelCatalog, _ logger: Logger, reloaded: Bool = false) {
+        let unavailable = c.models.filter { !$0.isAvailable }.map(\.name)
+        var fields: [(String, Logger.Value)] = [("source", .string(c.source)), ("version", .int(c.version)), ("models", .int(c.models.count))]
+        if !unavailable.isEmpty { fields.append(("unavailable", .string(unavailable.joined(separator: ",")))) }
+        logger.info(reloaded ? "catalog reloaded" : "catalog loaded", fields)
     }
 
     /// CHAT_API_KEYS, or the key kept in the data folder (generated and printed on first start).

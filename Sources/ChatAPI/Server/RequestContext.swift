@@ -7,6 +7,8 @@ final class RequestContext {
     var owner: String?
     var model: String?
     var provider: String?
+    /// The catalog deployment serving the turn.
+    var deployment: String?
     var ttftMs: Double?
     var tokens: Int?
     var error: String?

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import HTTP
+import Providers
 import Reactor
 import Storage
 
@@ -16,13 +17,19 @@ public struct SharedState: Sendable {
     /// libpq conninfo or URL of the database every worker's pool connects to.
     public let conninfo: String
     public let keys: APIKeys
+    /// The model catalog at start-up; reloads reach each worker through its inbox.
+    public let catalog: ModelCatalog
+    let catalogStatus: CatalogStatus
     /// Every worker's loop, for /metrics to ask the others for their numbers.
     public let workers = WorkerDirectory()
     /// Wall-clock start (process_start_time_seconds).
     public let startedAtWallSeconds: Double
 
-    public init(config: Config, version: String, conninfo: String, keys: APIKeys, startedAtNanos: UInt64 = monotonicNanos()) {
+    init(config: Config, version: String, conninfo: String, keys: APIKeys, catalog: ModelCatalog, catalogStatus: CatalogStatus,
+         startedAtNanos: UInt64 = monotonicNanos()) {
         self.config = config
+        self.catalog = catalog
+        self.catalogStatus = catalogStatus
         self.version = version
         self.conninfo = conninfo
         self.keys = keys
@@ -67,7 +74,8 @@ public final class Worker {
         guard let m = CurlMulti(loop: loop) else { throw SystemError("curl_multi_init", code: 12) }
         multi = m
         service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, writer: shared.instanceID, multi: m,
-                              logger: logger)
+                              catalog: shared.catalog, logger: logger)
+        catalogStatus = shared.catalogStatus
         self.listeningFD = listeningFD
         metricsCollection = MetricsCollection(loop: loop)
         installRoutes()
@@ -107,6 +115,14 @@ public final class Worker {
 
     private let listeningFD: Int32
     private var accepting = false
+    /// How the last catalog load went (for /metrics); every worker gets the same.
+    private(set) var catalogStatus: CatalogStatus
+
+    /// A reload's outcome, on this loop: turns that start from now on route through `catalog`.
+    func installCatalog(_ catalog: ModelCatalog, status: CatalogStatus) {
+        service.catalog = catalog
+        catalogStatus = status
+    }
 
     private func startAccepting() {
         guard !accepting else { return }
@@ -157,6 +173,7 @@ public final class Worker {
             if let ctx, ctx.model != nil {
                 if let m = ctx.model { extra.append(("model", .string(m))) }
                 if let p = ctx.provider { extra.append(("provider", .string(p))) }
+                if let d = ctx.deployment { extra.append(("deployment", .string(d))) }
                 if let t = ctx.ttftMs { extra.append(("ttft_ms", .double((t * 1000).rounded() / 1000))) }
                 if let n = ctx.tokens { extra.append(("tokens", .int(n))) }
             }

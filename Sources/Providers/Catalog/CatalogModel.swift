@@ -1,0 +1,84 @@
+/// Defaults a catalog model applies to requests that do not set them.
+public struct ModelDefaults: Sendable, Equatable {
+    public var maxTokens: Int?
+    public var temperature: Double?
+    public var system: String?
+
+    public init(maxTokens: Int? = nil, temperature: Double? = nil, system: String? = nil) {
+        self.maxTokens = maxTokens
+        self.temperature = temperature
+        self.system = system
+    }
+}
+
+/// A public model name and the deployments that serve it.
+public struct CatalogModel: Sendable {
+    /// As written in the catalog: `chat-fast`, or a wildcard such as `openai/*` or `gpt-*`.
+    public var name: String
+    public var deployments: [Deployment]
+    public var defaults: ModelDefaults
+    public var line: Int
+    /// Shown in model listings. The built-in catalog hides its prefix patterns (`o3*`, `models/gemini-*`),
+    /// which route but would only clutter a client's model picker.
+    public var listed: Bool
+
+    public init(name: String, deployments: [Deployment], defaults: ModelDefaults = ModelDefaults(), line: Int = 0, listed: Bool = true) {
+        self.name = name
+        self.deployments = deployments
+        self.defaults = defaults
+        self.line = line
+        self.listed = listed
+    }
+
+    /// The kind shown for the model: its first deployment that has a key, else its first.
+    public var kind: DeploymentKind {
+        (deployments.first(where: \.hasKey) ?? deployments.first)?.kind ?? .mock
+    }
+
+    /// For a wildcard (`…*`), what a client's name must start with.
+    public var wildcardPrefix: Substring? {
+        name.hasSuffix("*") ? name.dropLast() : nil
+    }
+
+    /// True when at least one deployment has its key.
+    public var isAvailable: Bool { deployments.contains(where: \.hasKey) }
+
+    /// The key variables this model waits for, in file order, without repeats.
+    public var missingKeyVariables: [String] {
+        var out: [String] = []
+        for d in deployments where !d.hasKey {
+            if let v = d.apiKeyEnv, !out.contains(v) { out.append(v) }
+        }
+        return out
+    }
+
+    /// The upstream id a deployment without its own `model` receives: the client's name, less a
+    /// wildcard's leading path (`openai/gpt-5.4` → `gpt-5.4`; `gpt-*` keeps `gpt-5.4` whole).
+    func upstreamID(for requested: String) -> Substring {
+        guard let prefix = wildcardPrefix, let slash = prefix.utf8.lastIndex(of: UInt8(ascii: "/")) else {
+            return Substring(requested)
+        }
+        let cut = prefix.utf8.distance(from: prefix.utf8.startIndex, to: slash) + 1
+        return Substring(requested.utf8.dropFirst(cut))
+    }
+}
+
+/// A model name resolved to the deployment that will serve this turn.
+public struct RoutedModel: Sendable {
+    /// The public name the client sent.
+    public var name: String
+    public var deployment: Deployment
+    /// The id sent upstream.
+    public var model: String
+    public var defaults: ModelDefaults
+
+    public init(name: String, deployment: Deployment, model: String, defaults: ModelDefaults = ModelDefaults()) {
+        self.name = name
+        self.deployment = deployment
+        self.model = model
+        self.defaults = defaults
+    }
+
+    /// The wire family: which decoder and error shape apply.
+    public var provider: ProviderKind { deployment.kind.wire }
+}
