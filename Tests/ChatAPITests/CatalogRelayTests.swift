@@ -93,6 +93,12 @@ extension ChatAPIEndToEnd {
                 #expect(stored.str("upstream_model") == (k.upstream ?? (k.kind == "gemini" ? "gemini-2.5-flash" : k.model)))
                 #expect(stored.str("status") == "complete")
             }
+            // The in-process mock kind.
+            let m = try relay.chat(["message": "anything", "model": "k-mock"])
+            #expect(m.text == "tok1 tok2 tok3 tok4 ")
+            #expect(m.first("start")?.json?.str("provider") == "mock")
+            let stored = try relay.finalAnswer(try #require(m.conversationID))
+            #expect(stored.str("deployment") == "d-mock" && stored.str("upstream_model") == "mock-tokens-4" && stored.str("model") == "k-mock")
         }
 
         @Test func everyKindStreamsOnTheOpenAIAPI() throws {

@@ -1,5 +1,6 @@
-"""What the deploy tests share: the settings ChatRelay knows, the shipped nginx config rendered
-into a throw-away nginx (prefix, pid and logs in a temp folder), and a throw-away PostgreSQL."""
+"""What the deploy tests share: the settings ChatRelay knows, the model catalogs the deploy files
+ship, the shipped nginx config rendered into a throw-away nginx (prefix, pid and logs in a temp
+folder), and a throw-away PostgreSQL."""
 
 import glob
 import os
@@ -8,6 +9,8 @@ import re
 import socket
 import subprocess
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -21,6 +24,40 @@ def chatrelay_settings() -> set[str]:
     names = set(re.findall(r'\b(?:str|int|seconds|url|list)\("([A-Z][A-Z0-9_]+)"', text))
     assert {"DATABASE_URL", "CHAT_API_KEYS", "CHAT_DRAIN_S", "PORT"} <= names, "ConfigLoader changed shape"
     return names
+
+
+# --- model catalogs (docs/catalog.md) ---
+
+MODELS_EXAMPLE = DEPLOY / "models.example.yaml"
+K8S_MODELS_CONFIGMAP = DEPLOY / "kubernetes" / "models-configmap.yaml"
+COMPOSE_MODELS = DEPLOY / "docker" / "models.yaml"
+SYSTEMD_MODELS = DEPLOY / "systemd" / "models.yaml"
+
+
+def k8s_models_configmap() -> dict:
+    return yaml.safe_load(K8S_MODELS_CONFIGMAP.read_text())
+
+
+def k8s_catalog_text() -> str:
+    """The models.yaml embedded in the Kubernetes ConfigMap."""
+    data = k8s_models_configmap()["data"]
+    assert list(data) == ["models.yaml"], f"{K8S_MODELS_CONFIGMAP.name}: expected one key, models.yaml"
+    return data["models.yaml"]
+
+
+def catalog_deployments(text: str) -> list[dict]:
+    """Every deployment of a catalog, in file order."""
+    doc = yaml.safe_load(text)
+    return [d for m in doc["models"] for d in m["deployments"]]
+
+
+def catalog_key_variables(text: str) -> dict[str, bool]:
+    """Each key variable a catalog names -> whether every deployment naming it is optional."""
+    out: dict[str, bool] = {}
+    for d in catalog_deployments(text):
+        if "api_key_env" in d:
+            out[d["api_key_env"]] = out.get(d["api_key_env"], True) and d.get("optional") is True
+    return out
 
 
 def config_default(name: str) -> float:

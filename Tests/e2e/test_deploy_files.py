@@ -1,6 +1,8 @@
 """The deploy/ folder is consistent with the code: files parse, every variable they set is a real
-setting, ports, probes, images and shutdown timings agree, and nginx/systemd accept their files.
-(Docker cannot run here: the Dockerfile and compose file are checked by reading them.)"""
+setting (or a key variable their model catalog names), the catalog is mounted where
+CHAT_MODELS_FILE says, ports, probes, images and shutdown timings agree, and nginx/systemd accept
+their files. (Docker cannot run here: the Dockerfile and compose file are checked by reading
+them. test_catalog_files.py loads the catalogs themselves with `chatrelay --check-models`.)"""
 
 import os
 import re
@@ -12,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy_support import (DEPLOY, REPO, chatrelay_settings, config_default, nginx_args, nginx_binary,
+from deploy_support import (COMPOSE_MODELS, DEPLOY, REPO, SYSTEMD_MODELS, catalog_deployments, catalog_key_variables,
+                            chatrelay_settings, config_default, k8s_catalog_text, nginx_args, nginx_binary,
                             render_nginx)
 
 K8S = DEPLOY / "kubernetes"
@@ -77,10 +80,11 @@ def test_compose_services_and_settings():
     relays = compose_relays(c)
     assert len(relays) >= 2, "compose should run several ChatRelay instances behind nginx"
     drain = config_default("drainSeconds")
+    catalog_keys = set(catalog_key_variables(COMPOSE_MODELS.read_text()))
     for name, svc in relays.items():
         env = svc["environment"]
-        unknown = set(env) - SETTINGS
-        assert not unknown, f"{name} sets variables ChatRelay does not read: {unknown}"
+        unknown = set(env) - SETTINGS - catalog_keys
+        assert not unknown, f"{name} sets variables neither ChatRelay nor its catalog reads: {unknown}"
         assert env["DATABASE_URL"].startswith("postgresql://") and "@postgres:" in env["DATABASE_URL"]
         drain = float(env.get("CHAT_DRAIN_S", drain))
         assert seconds(svc["stop_grace_period"]) > drain, f"{name}: stop_grace_period must exceed CHAT_DRAIN_S"
@@ -95,11 +99,28 @@ def test_compose_services_and_settings():
     upstream = re.findall(r"^\s*server\s+([\w.-]+):(\d+)", (DEPLOY / "nginx" / "chatrelay.conf").read_text(), re.M)
     assert {h for h, _ in upstream} == set(relays), "nginx upstream and compose services differ"
     assert {int(p) for _, p in upstream} == {8080}
-    # The mock provider the defaults point at is a service, listening where the URLs say.
+    # The mock provider the demo catalog points at is a service, listening where the URLs say.
     mock = c["services"]["mock-upstream"]
     port = mock["entrypoint"][mock["entrypoint"].index("--port") + 1]
-    for svc in relays.values():
-        assert f"http://mock-upstream:{port}" in svc["environment"]["OPENAI_BASE_URL"]
+    urls = [d["base_url"] for d in catalog_deployments(COMPOSE_MODELS.read_text()) if "base_url" in d]
+    assert urls, "the compose catalog should point its providers at the mock"
+    for url in urls:
+        assert url == f"http://mock-upstream:{port}" or url.startswith(f"http://mock-upstream:{port}/"), url
+
+
+def test_compose_mounts_the_catalog():
+    c = compose()
+    keys = catalog_key_variables(COMPOSE_MODELS.read_text())
+    for name, svc in compose_relays(c).items():
+        path = svc["environment"]["CHAT_MODELS_FILE"]
+        mounts = [v.split(":") for v in svc.get("volumes", []) if isinstance(v, str)]
+        mount = next((m for m in mounts if len(m) >= 2 and m[1] == path), None)
+        assert mount, f"{name}: nothing is mounted at CHAT_MODELS_FILE ({path})"
+        assert (DOCKER / mount[0]).resolve() == COMPOSE_MODELS.resolve()
+        assert mount[2:] == ["ro"], f"{name}: mount the catalog read-only"
+        # A key variable the catalog needs and compose does not set would stop start-up.
+        missing = {v for v, optional in keys.items() if not optional and v not in svc["environment"]}
+        assert not missing, f"{name}: the catalog needs {missing}, which compose does not set"
 
 
 def test_compose_build_and_images_agree_with_dockerfile():
@@ -157,9 +178,10 @@ def test_kubernetes_files_parse_and_are_listed():
 
 def test_kubernetes_settings_are_real():
     cm, secret = k8s("configmap"), k8s("secret")
+    catalog_keys = set(catalog_key_variables(k8s_catalog_text()))
     for name, keys in (("configmap", cm["data"]), ("secret", secret["stringData"])):
-        unknown = set(keys) - SETTINGS
-        assert not unknown, f"{name} sets variables ChatRelay does not read: {unknown}"
+        unknown = set(keys) - SETTINGS - catalog_keys
+        assert not unknown, f"{name} sets variables neither ChatRelay nor its catalog reads: {unknown}"
     assert "DATABASE_URL" in secret["stringData"], "no embedded PostgreSQL in Kubernetes: DATABASE_URL is required"
     assert not set(cm["data"]) & set(secret["stringData"]), "a setting in both configmap and secret"
     assert all(isinstance(v, str) for v in list(cm["data"].values()) + list(secret["stringData"].values()))
@@ -198,6 +220,28 @@ def test_kubernetes_deployment_wiring():
     assert cm["data"]["CHAT_DATA_DIR"] in mounts and "/tmp" in mounts
     annotations = dep["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == str(ports["http"]) and annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_kubernetes_catalog_is_mounted_read_only():
+    cm, models = k8s("configmap"), k8s("models-configmap")
+    path = Path(cm["data"]["CHAT_MODELS_FILE"])
+    mount = next((m for m in container()["volumeMounts"] if m["mountPath"] == str(path.parent)), None)
+    assert mount, f"nothing is mounted at {path.parent} (CHAT_MODELS_FILE is {path})"
+    # A subPath mount never sees ConfigMap updates: a SIGHUP would reload the old file.
+    assert mount.get("readOnly") is True and "subPath" not in mount
+    volumes = {v["name"]: v for v in k8s("deployment")["spec"]["template"]["spec"]["volumes"]}
+    source = volumes[mount["name"]]["configMap"]
+    assert source["name"] == models["metadata"]["name"]
+    files = {i["key"]: i["path"] for i in source["items"]} if "items" in source else {k: k for k in models["data"]}
+    assert files.get("models.yaml") == path.name
+
+
+def test_kubernetes_catalog_keys_come_from_the_secret():
+    secret = k8s("secret")["stringData"]
+    for var, optional in catalog_key_variables(k8s_catalog_text()).items():
+        assert var in secret, f"the catalog reads {var}, which secret.yaml does not define"
+        # Empty means unset: a deployment that is not optional would stop every pod.
+        assert secret[var] or optional, f"{var} ships empty in secret.yaml but its deployments are not optional"
 
 
 def test_kubernetes_grace_period_covers_prestop_and_drain():
@@ -257,6 +301,18 @@ def test_systemd_limits_and_shutdown():
     # ProtectSystem=strict: the data folder must be writable some other way.
     data = next((v.split("=", 1)[1] for v in u.get("Environment", []) if v.startswith("CHAT_DATA_DIR=")), None)
     assert data and (data.removeprefix("/var/lib/") in u.get("StateDirectory", []) or data in " ".join(u.get("ReadWritePaths", [])))
+
+
+def test_systemd_catalog_and_reload():
+    u, env = unit(), env_file()
+    # `systemctl reload` sends SIGHUP, which reloads the catalog.
+    assert u["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    path = env["CHAT_MODELS_FILE"]
+    assert path == "/etc/chatrelay/models.yaml", "the unit's install comment and the docs name this path"
+    assert path in (SYSTEMD / "chatrelay.service").read_text()
+    # Keys the env file leaves commented out are unset: only optional deployments may rely on them.
+    for var, optional in catalog_key_variables(SYSTEMD_MODELS.read_text()).items():
+        assert env.get(var) or optional, f"models.yaml needs {var}, which chatrelay.env does not set"
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
