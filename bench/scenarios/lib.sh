@@ -20,6 +20,8 @@ MOCK_RELAY_CPU="${MOCK_RELAY_CPU:-1}"
 MOCK_PORT="${MOCK_PORT:-19101}"
 RELAY_PORT="${RELAY_PORT:-19102}"
 TARGETS="${TARGETS:-mock nginx litellm chatrelay-chat chatrelay-openai}"
+# Another ChatRelay build to measure (bench/compare-builds.sh runs an older revision side by side).
+CHATRELAY_BIN="${CHATRELAY_BIN:-$BIN/chatrelay}"
 API_KEY="bench-key"
 
 declare -a STARTED_PIDS=()
@@ -172,7 +174,7 @@ EOF
 # start_chatrelay — ChatRelay with 1 worker, the mock as its OpenAI base URL; sets SERVER_PIDS
 # (chatrelay and its embedded PostgreSQL processes). Extra env can be given as arguments.
 start_chatrelay() {
-  [[ -x "$BIN/chatrelay" ]] || { log "no chatrelay binary"; return 1; }
+  [[ -x "$CHATRELAY_BIN" ]] || { log "no chatrelay binary at $CHATRELAY_BIN"; return 1; }
   local dir a extra=()
   for a in "$@"; do [[ -n "$a" ]] && extra+=("$a"); done
   dir="$(mktemp -d /tmp/bench-chatrelay.XXXXXX)"
@@ -181,7 +183,7 @@ start_chatrelay() {
   env PORT="$RELAY_PORT" HOST=127.0.0.1 CHAT_WORKERS=1 CHAT_API_KEYS="$API_KEY" CHAT_DATA_DIR="$dir" \
     OPENAI_API_KEY=sk-mock OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" LOG_LEVEL=warn \
     CHAT_MAX_CONNECTIONS=65536 ${CHATRELAY_EXTRA_ENV:-} "${extra[@]}" \
-    taskset -c "$SERVER_CPU" "$BIN/chatrelay" >"$OUT/logs/chatrelay.log" 2>&1 &
+    taskset -c "$SERVER_CPU" "$CHATRELAY_BIN" >"$OUT/logs/chatrelay.log" 2>&1 &
   local pid=$!
   STARTED_PIDS+=("$pid")
   wait_http "http://127.0.0.1:$RELAY_PORT/api/v1/health" 90 || { log "chatrelay did not start"; tail -5 "$OUT/logs/chatrelay.log" >&2; return 1; }
