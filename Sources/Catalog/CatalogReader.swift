@@ -8,10 +8,13 @@ struct CatalogReader {
     let context: CatalogFile.Context
 
     static let topFields: Set<String> = ["models", "default_model"]
-    static let modelFields: Set<String> = ["name", "deployments", "max_tokens", "temperature", "system"]
+    static let modelFields: Set<String> = [
+        "name", "deployments", "max_tokens", "temperature", "system", "fallbacks", "retry", "on_midstream_failure", "hedge_after_ms",
+        "routing",
+    ]
     static let deploymentFields: Set<String> = [
         "id", "provider", "base_url", "api_key_env", "optional", "model", "weight", "max_concurrent", "timeouts", "headers",
-        "price", "api_version", "include_usage",
+        "price", "api_version", "include_usage", "breaker",
     ]
 
     func read(_ root: Node, version: Int) throws(CatalogLoadError) -> ModelCatalog {
@@ -33,6 +36,14 @@ struct CatalogReader {
         }
         let defaultModel = try top.string("default_model")
         let catalog = ModelCatalog(models: models, source: file, version: version, defaultModel: defaultModel)
+        for (i, m) in models.enumerated() {
+            for (j, fallback) in m.resilience.fallbacks.enumerated() where fallback == m.name || catalog.lookup(fallback) == nil {
+                let f = try YAMLFields(entries[i], path: "models[\(i)]", file: file, allowed: CatalogReader.modelFields)
+                let node = f.value("fallbacks")?.sequence.map(Array.init)?[j]
+                throw f.error("fallbacks", fallback == m.name ? "'\(fallback)' is the model itself" : "'\(fallback)' is not a model in this file",
+                              at: node)
+            }
+        }
         if let d = defaultModel, catalog.lookup(d) == nil {
             throw top.error("default_model", "'\(d)' is not a model in this file")
         }
@@ -66,7 +77,52 @@ struct CatalogReader {
         if !deployments.contains(where: { $0.weight > 0 }) {
             throw f.error("deployments", "at least one deployment needs a weight above 0")
         }
-        return CatalogModel(name: name, deployments: deployments, defaults: defaults, line: f.line)
+        return CatalogModel(name: name, deployments: deployments, defaults: defaults, resilience: try readResilience(f), line: f.line)
+    }
+
+    func readResilience(_ f: YAMLFields) throws(CatalogLoadError) -> ModelResilience {
+        var r = ModelResilience()
+        for (i, node) in (try f.sequence("fallbacks", required: false) ?? []).enumerated() {
+            guard case .scalar(let s) = node, !s.string.isEmpty, s.string.utf8.allSatisfy(ModelNames.isPublicNameByte) else {
+                throw CatalogLoadError(file: file, line: node.mark?.line ?? f.line, field: f.field("fallbacks[\(i)]"), message: "must be a model name")
+            }
+            r.fallbacks.append(s.string)
+        }
+        if let policy = try f.string("on_midstream_failure") {
+            guard policy == "error" || policy == "restart" else { throw f.error("on_midstream_failure", "'\(policy)' is not error or restart") }
+            r.restartMidstream = policy == "restart"
+        }
+        r.hedgeAfterMs = try f.int("hedge_after_ms", 1...600_000)
+        if let routing = try f.string("routing") {
+            guard routing == "weighted" || routing == "ordered" else { throw f.error("routing", "'\(routing)' is not weighted or ordered") }
+            r.ordered = routing == "ordered"
+        }
+        if let node = f.value("retry") {
+            let t = try YAMLFields(node, path: f.field("retry"), file: file, allowed: [
+                "max_attempts", "retries_per_deployment", "budget_s", "backoff_base_ms", "backoff_max_ms", "max_retry_after_s",
+            ])
+            if let n = try t.int("max_attempts", 1...100) { r.retry.maxAttempts = n }
+            if let n = try t.int("retries_per_deployment", 0...20) { r.retry.retriesPerDeployment = n }
+            if let s = try t.number("budget_s", 0.001...3_600) { r.retry.budgetMs = Int(s * 1000) }
+            if let n = try t.int("backoff_base_ms", 0...600_000) { r.retry.backoffBaseMs = n }
+            if let n = try t.int("backoff_max_ms", 0...3_600_000) { r.retry.backoffMaxMs = n }
+            if let s = try t.number("max_retry_after_s", 0...3_600) { r.retry.maxRetryAfterMs = Int(s * 1000) }
+        }
+        return r
+    }
+
+    func readBreaker(_ f: YAMLFields) throws(CatalogLoadError) -> BreakerPolicy {
+        var p = BreakerPolicy()
+        guard let node = f.value("breaker") else { return p }
+        let t = try YAMLFields(node, path: f.field("breaker"), file: file, allowed: [
+            "consecutive_failures", "error_rate", "window_s", "min_requests", "cooldown_s",
+        ])
+        if let n = try t.int("consecutive_failures", 1...1_000_000) { p.consecutiveFailures = n }
+        if let x = try t.number("error_rate", 0.01...1) { p.errorRate = x }
+        if let s = try t.number("window_s", 0.1...86_400) { p.windowMs = Int(s * 1000) }
+        if let n = try t.int("min_requests", 1...1_000_000) { p.minRequests = n }
+        if let s = try t.number("cooldown_s", 0.01...86_400) { p.cooldownMs = Int(s * 1000) }
+        return p
     }
 
     func readDeployment(_ node: Node, path: String, wildcard: Bool) throws(CatalogLoadError) -> Deployment {
@@ -97,6 +153,7 @@ struct CatalogReader {
         d.headers = try readHeaders(f)
         d.price = try readPrice(f)
         d.includeUsage = try f.bool("include_usage") ?? true
+        d.health = DeploymentHealth(policy: try readBreaker(f))
         if f.value("include_usage") != nil, kind.wire != .openai {
             throw f.error("include_usage", "applies only to openai, azure-openai and openai-compatible deployments")
         }

@@ -8,6 +8,17 @@ import JSONCore
 /// Keys: `tokens=N`, `delay=MS`, `first=MS`, `jitter=MS`, `fault=NAME` (see `Fault`), `after=N`,
 /// `stamp`, `split=BYTES`, and `quirk=A,B` (see `Quirk`; OpenAI-format routes only, the key may
 /// repeat). Unknown keys and quirk names are ignored.
+///
+/// The prompt cannot tell deployments apart: a gateway sends the same body to each. So a request
+/// whose `X-Mock-Tag` has a runtime fault (`PUT /faults/{tag}`, see `FaultRule`) takes that fault
+/// instead of its `fault=`; its other keys (`tokens`, `delay`, `first`, …) still apply:
+/// - `{"status": N, "retry_after": "…", "retry_after_ms": "…"}`: HTTP N at once, with the route's
+///   error body, and those values as `Retry-After` / `retry-after-ms` (`null` removes the header);
+/// - `{"kind": "reset"}`: the connection is dropped, nothing answered;
+/// - `{"kind": "midstream", "after": N}`: as `fault=midstream after=N` (non-streamed: HTTP 500);
+/// - `{"kind": "slow_first", "first_delay_ms": MS}`: no event for MS after the head, then a normal answer;
+/// - `{"kind": "hang"}`: as `fault=hang` (non-streamed: no answer at all);
+/// - `"times": N` on any of them: only the next N tagged requests.
 struct MockDirectives {
     var tokens = 8
     var delayMs = 0.0
@@ -27,7 +38,16 @@ struct MockDirectives {
     /// Deviations from OpenAI's stream that OpenAI-compatible servers really show, so the gateway
     /// is tested against them.
     var quirks: Set<Quirk> = []
+    /// Silence after the response head before any event, the preamble included (before a
+    /// non-streamed answer: added to its wait). Set by a `slow_first` runtime fault, not by the
+    /// prompt: a provider slow to start at all, which `first` (after the role chunk) is not.
+    var silenceMs = 0.0
 
+    /// `fault=` in the prompt. A status answers at once with the route's error; `midstream`
+    /// streams `after` tokens then the provider's in-stream error; `reset` drops the connection
+    /// after `after` tokens; `truncate` ends the body without the format's terminator; `hang`
+    /// sends the head then nothing; `malformed` sends a broken event. The last five apply to
+    /// streamed answers only.
     enum Fault: String {
         case http429 = "429", http500 = "500", http529 = "529", http401 = "401", http400 = "400"
         case midstream, reset, truncate, hang, malformed

@@ -11,8 +11,16 @@ import Reactor
 ///   `max_completion_tokens`);
 /// - Anthropic `POST /v1/messages`; Gemini `POST /v1beta/models/{model}:streamGenerateContent?alt=sse`
 ///   (and `/v1/models/…`, `:generateContent`).
-/// Test aids: `GET /health`, `GET /last-request`, `GET /requests` (the last model requests, see
-/// `RequestLog`) and `DELETE /requests`. Answers are steered by `[mock …]` (`MockDirectives`).
+/// Answers are steered by `[mock …]` in the prompt (`MockDirectives`), or per deployment at runtime:
+/// gateway tests point several deployments at one mock, each sending its own `X-Mock-Tag`.
+/// Test aids:
+/// - `GET /health`, `GET /last-request`;
+/// - `GET /requests[?tag=T]`, `DELETE /requests`: the last model requests with their tag, arrival
+///   time, fault and outcome (`complete`, `disconnected` when the client left first, …; `RequestLog`);
+/// - `PUT /faults/{tag}` with `{"status": 503, "retry_after": "2", "times": 1}` or
+///   `{"kind": "reset" | "midstream" | "slow_first" | "hang", …}`: a fault for every model request
+///   carrying that tag, in place of the prompt's `fault=` (`FaultRule`); `GET /faults` lists them,
+///   `DELETE /faults/{tag}` and `DELETE /faults` remove them.
 final class MockServer {
     struct Options {
         var defaults = MockDirectives()
@@ -31,9 +39,11 @@ final class MockServer {
     private(set) var completedStreams = 0
     /// Test aid: how many model requests arrived, and the last one as received (path and body),
     /// served by `GET /last-request` so tests can check what a relay sent upstream.
-    private(set) var requestCount = 0
-    private var lastRequest: (path: String, body: [UInt8])?
-    private var log = RequestLog(capacity: 200)
+    var requestCount = 0
+    var lastRequest: (path: String, body: [UInt8])?
+    var log = RequestLog(capacity: 200)
+    /// Set by tests at runtime (`PUT /faults/{tag}`), read on every model request.
+    var faults = FaultTable()
 
     init(loop: EventLoop, listeningFD: Int32, options: Options) throws(SystemError) {
         self.loop = loop
@@ -41,15 +51,15 @@ final class MockServer {
         var limits = HTTPParserLimits()
         limits.maxBodyBytes = 16 * 1024 * 1024
         server = HTTPServer(loop: loop, config: HTTPServerConfig(parserLimits: limits, idleTimeoutSeconds: 300, serverName: "mock-upstream"), router: router)
-        router.add(.post, "/v1/chat/completions") { [unowned self] req, _, r in self.record(req); self.openAIFamily(req, .openAI, r) }
+        router.add(.post, "/v1/chat/completions") { [unowned self] req, _, r in self.record(req, r); self.openAIFamily(req, .openAI, r) }
         router.add(.post, "/openai/deployments/{deployment}/chat/completions") { [unowned self] req, p, r in
-            self.record(req)
+            self.record(req, r)
             self.openAIFamily(req, .azure(deployment: p["deployment"] ?? ""), r)
         }
-        router.add(.post, "/compat/v1/chat/completions") { [unowned self] req, _, r in self.record(req); self.openAIFamily(req, .compat, r) }
-        router.add(.post, "/v1/messages") { [unowned self] req, _, r in self.record(req); self.anthropic(req, r) }
-        router.add(.post, "/v1beta/models/{action}") { [unowned self] req, p, r in self.record(req); self.gemini(req, p["action"] ?? "", r) }
-        router.add(.post, "/v1/models/{action}") { [unowned self] req, p, r in self.record(req); self.gemini(req, p["action"] ?? "", r) }
+        router.add(.post, "/compat/v1/chat/completions") { [unowned self] req, _, r in self.record(req, r); self.openAIFamily(req, .compat, r) }
+        router.add(.post, "/v1/messages") { [unowned self] req, _, r in self.record(req, r); self.anthropic(req, r) }
+        router.add(.post, "/v1beta/models/{action}") { [unowned self] req, p, r in self.record(req, r); self.gemini(req, p["action"] ?? "", r) }
+        router.add(.post, "/v1/models/{action}") { [unowned self] req, p, r in self.record(req, r); self.gemini(req, p["action"] ?? "", r) }
         router.add(.get, "/last-request") { [unowned self] _, _, r in
             var h = HTTPHeaders()
             h.add("X-Mock-Requests", String(self.requestCount))
@@ -58,22 +68,13 @@ final class MockServer {
             h.add("X-Mock-Path", last.path)
             r.respond(status: 200, headers: h, body: last.body)
         }
-        router.add(.get, "/requests") { [unowned self] _, _, r in r.respondJSON(status: 200, self.log.json()) }
-        router.add(.delete, "/requests") { [unowned self] _, _, r in
-            self.log.removeAll()
-            r.respond(status: 204)
-        }
         router.add(.get, "/health") { [unowned self] _, _, r in
             let body = #"{"status":"ok","active_streams":\#(self.activeStreams),"completed_streams":\#(self.completedStreams),"requests":\#(self.requestCount),"cpu_ns":\#(ProcessStats.cpuNanos),"rss_bytes":\#(ProcessStats.residentBytes)}"#
             r.respondJSON(status: 200, Array(body.utf8))
         }
+        addRequestLogRoutes(router)
+        addFaultRoutes(router)
         try server.start(listeningFD: listeningFD)
-    }
-
-    private func record(_ req: HTTPRequest) {
-        requestCount += 1
-        lastRequest = (req.head.path, Array(req.body))
-        log.append(req)
     }
 
     func nextID() -> String {
@@ -91,10 +92,10 @@ final class MockServer {
         return String(a.dropFirst(7))
     }
 
-    func run(_ r: HTTPResponder, _ format: MockWireFormat, _ d: MockDirectives, model: String, prompt: Int, stream: Bool) {
+    func run(_ r: HTTPResponder, _ format: MockWireFormat, _ asked: MockDirectives, model: String, prompt words: Int, stream: Bool) {
+        guard let d = applyFaults(r, format, asked, stream: stream) else { return }
         if let f = d.fault, let status = Int(f.rawValue) {
-            let (h, body) = format.httpError(status: status, message: "mock fault \(status)")
-            r.respond(status: status, headers: h, body: body)
+            answerError(r, format, status: status, rule: nil)
             return
         }
         if !stream {
@@ -102,20 +103,32 @@ final class MockServer {
             var h = HTTPHeaders()
             h.add("Content-Type", "application/json")
             let answer = {
-                r.respond(status: 200, headers: h, body: format.complete(text: tokens.joined(), model: model, promptTokens: prompt, completionTokens: tokens.count))
+                r.respond(status: 200, headers: h, body: format.complete(text: tokens.joined(), model: model, promptTokens: words, completionTokens: tokens.count))
             }
-            let wait = d.firstDelayMs + d.delayMs * Double(max(0, tokens.count - 1))
-            if wait > 0 { loop.schedule(afterNanos: UInt64(wait * 1e6), answer) } else { answer() }
+            let wait = d.silenceMs + d.firstDelayMs + d.delayMs * Double(max(0, tokens.count - 1))
+            if wait > 0 { answerLater(r, afterMs: wait, answer) } else { answer() }
             return
         }
         var key: ObjectIdentifier?
-        let s = MockStream(responder: r, loop: loop, format: format, directives: d, model: model, promptTokens: prompt) { [unowned self] in
+        let s = MockStream(responder: r, loop: loop, format: format, directives: d, model: model, promptTokens: words) { [unowned self] in
             if let key { self.streams[key] = nil }
             self.completedStreams += 1
         }
+        s.onReset = { [unowned self] in self.markDropped(r) }
         key = ObjectIdentifier(s)
         streams[ObjectIdentifier(s)] = s
         s.start()
+    }
+
+    /// A non-streamed answer after a wait that ends early if the client leaves: a gateway that
+    /// gave up on a slow deployment must not leave a timer answering a closed connection, and
+    /// the log must show it left.
+    private func answerLater(_ r: HTTPResponder, afterMs ms: Double, _ answer: @escaping () -> Void) {
+        let timer = loop.schedule(afterNanos: UInt64(ms * 1e6)) {
+            r.onClientGone = nil
+            answer()
+        }
+        r.onClientGone = { [loop] in loop.cancel(timer) }
     }
 
     // MARK: Anthropic

@@ -21,6 +21,9 @@ final class MockStream {
     /// xorshift64 state for `jitter`, seeded per stream (never 0).
     private var jitterState = monotonicNanos() | 1
     private let onDone: () -> Void
+    /// Called when a `reset` fault drops the connection, so the log can tell it from a client
+    /// that left.
+    var onReset: (() -> Void)?
 
     init(responder: HTTPResponder, loop: EventLoop, format: MockWireFormat, directives: MockDirectives,
          model: String, promptTokens: Int, onDone: @escaping () -> Void) {
@@ -49,6 +52,14 @@ final class MockStream {
         h.add(format.requestIDHeader, "req_mock_\(monotonicNanos())")
         responder.beginStream(status: 200, headers: h)
         if d.fault == .hang { return }  // headers, then silence until the client gives up
+        guard d.silenceMs > 0 else { return begin() }
+        timer = loop.schedule(afterNanos: UInt64(d.silenceMs * 1e6)) { [weak self] in
+            self?.timer = nil
+            self?.begin()
+        }
+    }
+
+    private func begin() {
         for p in format.preamble(model: model, promptTokens: promptTokens) { emit(p) }
         schedule(afterMs: d.firstDelayMs)
     }
@@ -133,6 +144,7 @@ final class MockStream {
             closeWhenSent()
         case .reset:
             finished = true
+            onReset?()
             // Reset after what was written has left (a reset discards unsent bytes), like a
             // connection that dies mid-answer rather than before it.
             let r = responder

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import JSONCore
 
 /// Pieces shared by the three providers' error mappers.
@@ -15,15 +18,14 @@ enum ErrorMapping {
         }
     }
 
-    /// `retry-after-ms` (milliseconds) wins over `retry-after` (seconds); HTTP dates are ignored.
-    static func retryAfter(headers: [(String, String)]) -> Double? {
-        if let ms = Headers.value("retry-after-ms", in: headers).flatMap({ Double(trimmed($0)) }), ms >= 0 {
+    /// `retry-after-ms` (milliseconds) wins over `retry-after` (seconds, or an HTTP date).
+    static func retryAfter(headers: [(String, String)], nowSeconds: Int = Int(time(nil))) -> Double? {
+        if let ms = Headers.value("retry-after-ms", in: headers).flatMap({ Double(trimmed($0)) }), ms >= 0, ms.isFinite {
             return ms / 1000
         }
-        if let s = Headers.value("retry-after", in: headers).flatMap({ Double(trimmed($0)) }), s >= 0 {
-            return s
-        }
-        return nil
+        guard let raw = Headers.value("retry-after", in: headers) else { return nil }
+        if let s = Double(trimmed(raw)), s >= 0, s.isFinite { return s }
+        return RetryAfterDate.secondsUntil(trimmed(raw), nowSeconds: nowSeconds)
     }
 
     /// Parses a body leniently: an unreadable body is not an error in itself, the status still is.

@@ -167,14 +167,14 @@ public final class ChatStore {
     /// meanwhile stays deleted.
     public func finalizeAssistantMessage(owner: String, id: String, text: String, status: MessageStatus,
                                          finishReason: String?, usage: TokenUsage?, ttftMs: Int?, latencyMs: Int?,
-                                         error: String?, turn: TurnStart? = nil, deployment: String? = nil,
-                                         upstreamModel: String? = nil,
+                                         error: String?, turn: TurnStart? = nil, model: String? = nil,
+                                         deployment: String? = nil, upstreamModel: String? = nil, attempts: String? = nil,
                                          completion: @escaping (Result<Bool, StoreError>) -> Void) {
         guard isValidUUID(id) else { completion(.success(false)); return }
         let finals: [String?] = [text, status.rawValue, finishReason,
                                  usage?.promptTokens.map(String.init), usage?.completionTokens.map(String.init),
                                  usage?.totalTokens.map(String.init), ttftMs.map(String.init), latencyMs.map(String.init), error,
-                                 deployment, upstreamModel]
+                                 deployment, upstreamModel, model, attempts]
         // Not group-committed, measured: answers finalized together send their `done` together,
         // their clients' next turns start together and stream in lockstep, and the token bursts
         // that follow cost far more per-token delay (p99 15 → 60-100 ms at 500 streams) than
@@ -274,7 +274,8 @@ public final class ChatStore {
                 usage: (p == nil && c == nil && t == nil) ? nil : TokenUsage(promptTokens: p, completionTokens: c, totalTokens: t),
                 ttftMs: r.value(i, "ttft_ms").flatMap { Int($0) }, latencyMs: r.value(i, "latency_ms").flatMap { Int($0) },
                 error: r.value(i, "error"), createdAt: r.value(i, "created_at") ?? "",
-                deployment: r.value(i, "deployment"), upstreamModel: r.value(i, "upstream_model"))
+                deployment: r.value(i, "deployment"), upstreamModel: r.value(i, "upstream_model"),
+                attemptsJSON: r.value(i, "attempts"))
         }
     }
 }
@@ -423,8 +424,8 @@ enum SQL {
         """
 
     /// Writes a turn again after the database lost it: the conversation and user message when
-    /// missing, and the assistant message with its final values ($11–$21, as in `finalizeMessage`
-    /// $3–$13). $1 conversation, $2 owner, $3 title, $4 system, $5 model, $6 user message id,
+    /// missing, and the assistant message with its final values ($11–$23, as in `finalizeMessage`
+    /// $3–$15; the model is $22 when given, else $9). $1 conversation, $2 owner, $3 title, $4 system, $5 model, $6 user message id,
     /// $7 its text, $8 assistant message id, $9 model, $10 provider.
     static let restoreTurn = """
         WITH c AS (
@@ -437,9 +438,9 @@ enum SQL {
             ON CONFLICT (id) DO NOTHING)
         INSERT INTO messages (id, conversation_id, role, content, status, model, provider, finish_reason, prompt_tokens,
                               completion_tokens, total_tokens, ttft_ms, latency_ms, error, deployment, upstream_model,
-                              created_at, updated_at)
-        SELECT $8::uuid, $1::uuid, 'assistant', $11, $12, $9, $10, $13, $14::int, $15::int, $16::int, $17::int,
-               $18::int, $19, $20, $21, t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t
+                              attempts, created_at, updated_at)
+        SELECT $8::uuid, $1::uuid, 'assistant', $11, $12, coalesce($22, $9), $10, $13, $14::int, $15::int, $16::int, $17::int,
+               $18::int, $19, $20, $21, $23::jsonb, t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t
         ON CONFLICT (id) DO NOTHING
         """
 
@@ -447,7 +448,7 @@ enum SQL {
         UPDATE messages m SET content = $3, status = $4, finish_reason = $5, prompt_tokens = $6::int,
                completion_tokens = $7::int, total_tokens = $8::int, ttft_ms = $9::int, latency_ms = $10::int,
                error = $11, deployment = coalesce($12, m.deployment), upstream_model = coalesce($13, m.upstream_model),
-               updated_at = now()
+               model = coalesce($14, m.model), attempts = coalesce($15::jsonb, m.attempts), updated_at = now()
         FROM conversations c
         WHERE m.id = $1::uuid AND c.id = m.conversation_id AND c.owner_key_hash = $2
         """
@@ -456,7 +457,8 @@ enum SQL {
     static let selectMessages = """
         SELECT m.id::text AS id, m.conversation_id::text AS conversation_id, m.role, m.content, m.model, m.provider,
                m.status, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.total_tokens, m.ttft_ms,
-               m.latency_ms, m.error, m.deployment, m.upstream_model, \(iso("m.created_at")) AS created_at
+               m.latency_ms, m.error, m.deployment, m.upstream_model, m.attempts::text AS attempts,
+               \(iso("m.created_at")) AS created_at
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         WHERE m.conversation_id = $1::uuid AND c.owner_key_hash = $2 AND ($3::uuid IS NULL OR m.id <> $3::uuid)
         ORDER BY m.created_at, m.id

@@ -59,6 +59,10 @@ public enum Migrations {
             "ALTER TABLE messages ADD COLUMN deployment text",
             "ALTER TABLE messages ADD COLUMN upstream_model text",
         ]),
+        // Every upstream attempt of the answer (deployment, outcome, status, milliseconds).
+        Migration(version: 4, name: "messages.attempts", statements: [
+            "ALTER TABLE messages ADD COLUMN attempts jsonb",
+        ]),
     ]
 
     /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the

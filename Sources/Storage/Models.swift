@@ -60,6 +60,8 @@ public struct StoredMessage: Sendable, Equatable {
     /// The catalog deployment that answered, and the model id it was sent upstream.
     public var deployment: String? = nil
     public var upstreamModel: String? = nil
+    /// The upstream attempts as stored (a JSON array), when the answer had any.
+    public var attemptsJSON: String? = nil
 }
 
 /// A conversation with its messages, oldest first.

@@ -186,6 +186,61 @@ import Testing
         #expect(e.description.hasPrefix(line > 0 ? "models.yaml:\(line): " : "models.yaml: "))
     }
 
+    @Test func readsResilienceSettings() throws {
+        let yaml = """
+            models:
+              - name: main
+                fallbacks: [backup, "openai/gpt-4.1"]
+                on_midstream_failure: restart
+                hedge_after_ms: 800
+                routing: ordered
+                retry: {max_attempts: 4, retries_per_deployment: 2, budget_s: 20, backoff_base_ms: 100, backoff_max_ms: 2000, max_retry_after_s: 10}
+                deployments:
+                  - {id: a, provider: mock, breaker: {consecutive_failures: 3, error_rate: 0.25, window_s: 10, min_requests: 4, cooldown_s: 5}}
+              - name: backup
+                deployments: [{id: b, provider: mock}]
+              - name: "openai/*"
+                deployments: [{id: o, provider: openai, api_key_env: OPENAI_API_KEY}]
+            """
+        let c = try load(yaml).get()
+        let m = try #require(c.lookup("main"))
+        #expect(m.resilience.fallbacks == ["backup", "openai/gpt-4.1"])
+        #expect(m.resilience.restartMidstream && m.resilience.hedgeAfterMs == 800 && m.resilience.ordered)
+        var retry = RetryPolicy()
+        retry.maxAttempts = 4
+        retry.retriesPerDeployment = 2
+        retry.budgetMs = 20_000
+        retry.backoffBaseMs = 100
+        retry.backoffMaxMs = 2_000
+        retry.maxRetryAfterMs = 10_000
+        #expect(m.resilience.retry == retry)
+        let p = m.deployments[0].health.policy
+        #expect(p.consecutiveFailures == 3 && p.errorRate == 0.25 && p.windowMs == 10_000 && p.minRequests == 4 && p.cooldownMs == 5_000)
+        #expect(try #require(c.lookup("backup")).resilience == ModelResilience())
+    }
+
+    @Test func aReloadKeepsTheLiveStateOfUnchangedDeployments() throws {
+        let old = try load("models:\n  - name: m\n    deployments: [{id: a, provider: mock}, {id: b, provider: mock}]\n").get()
+        let new = try load("models:\n  - name: m\n    deployments: [{id: a, provider: mock}, {id: b, provider: mock, breaker: {cooldown_s: 9}}]\n").get()
+            .adoptingHealth(from: old)
+        #expect(new.models[0].deployments[0].health === old.models[0].deployments[0].health)
+        #expect(new.models[0].deployments[1].health !== old.models[0].deployments[1].health, "new breaker settings start afresh")
+    }
+
+    @Test(arguments: [
+        ("models:\n  - name: m\n    fallbacks: [nope]\n    deployments: [{id: d, provider: mock}]\n", 3, "models[0].fallbacks", "'nope' is not a model"),
+        ("models:\n  - name: m\n    fallbacks: [m]\n    deployments: [{id: d, provider: mock}]\n", 3, "models[0].fallbacks", "the model itself"),
+        ("models:\n  - name: m\n    on_midstream_failure: retry\n    deployments: [{id: d, provider: mock}]\n", 3,
+         "models[0].on_midstream_failure", "not error or restart"),
+        ("models:\n  - name: m\n    retry: {attempts: 3}\n    deployments: [{id: d, provider: mock}]\n", 3, "models[0].retry.attempts", "unknown field"),
+        ("models:\n  - name: m\n    deployments: [{id: d, provider: mock, breaker: {error_rate: 2}}]\n", 3,
+         "models[0].deployments[0].breaker.error_rate", "must be from"),
+    ] as [(String, Int, String, String)])
+    func refusesBadResilienceSettings(_ yaml: String, _ line: Int, _ field: String, _ fragment: String) {
+        guard let e = refusal(yaml) else { return }
+        #expect(e.line == line && e.field == field && e.message.contains(fragment), "\(e)")
+    }
+
     @Test func anUnreadableFileIsRefusedByName() {
         guard case .failure(let e) = CatalogFile.load(path: "/nonexistent/models.yaml", context: CatalogFile.Context(environment: [:])) else {
             Issue.record("expected a refusal")

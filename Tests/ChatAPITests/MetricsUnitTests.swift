@@ -58,8 +58,13 @@ import Providers
     @Test func snapshotsMergeAndRender() {
         func snapshot(_ n: Int) -> MetricsSnapshot {
             let upstream = UpstreamMetrics()
-            let m = WorkerMetrics(routePatterns: ["/a", "/b/{id}"], upstream: upstream)
+            let resilience = ResilienceMetrics()
+            let m = WorkerMetrics(routePatterns: ["/a", "/b/{id}"], upstream: upstream, resilience: resilience)
             for _ in 0..<n { upstream.tokenRelayed(.openai) }
+            resilience.attemptEnded("dep-a", .failed)
+            resilience.attemptEnded("dep-b", .ok)
+            resilience.attemptStarted(retry: true)
+            resilience.fallback()
             upstream.ended(.anthropic, error: nil, accepted: true)
             m.waitedForConnection(nanos: 2_000_000)
             return m.snapshot(.init(openConnections: n, openStreams: 1, poolInUse: 1, poolIdle: 3, poolQueueLength: 0, draining: n == 2))
@@ -77,6 +82,10 @@ import Providers
         #expect(text.contains("chatrelay_db_pool_wait_seconds_bucket{le=\"0.0025\"} 2\n"))
         #expect(text.contains("chatrelay_db_pool_wait_seconds_count 2\n"))
         #expect(text.contains("chatrelay_catalog_version{source=\"models.yaml\"} 3\n"))
+        #expect(text.contains("chatrelay_upstream_attempts_total{deployment=\"dep-a\",outcome=\"failed\"} 2\n"))
+        #expect(text.contains("chatrelay_upstream_attempts_total{deployment=\"dep-b\",outcome=\"ok\"} 2\n"))
+        #expect(text.contains("chatrelay_retries_total 2\n"))
+        #expect(text.contains("chatrelay_fallbacks_total 2\n"))
         #expect(text.contains("chatrelay_catalog_last_reload_success 0\n"))
         #expect(text.contains("chatrelay_catalog_reloads_total{outcome=\"success\"} 2\n"))
         #expect(text.contains("chatrelay_catalog_reloads_total{outcome=\"failure\"} 1\n"))

@@ -1,9 +1,13 @@
 """The mock upstream itself. Its timing directives, which the latency benches rely on: `delay`
 spaces the tokens evenly, `jitter` moves each gap by up to ± its value so streams stop ticking
 together. Its OpenAI-format routes (OpenAI, Azure OpenAI, OpenAI-compatible) with their auth and
-field rules, the `quirk=` directives' exact event sequences, and the `/requests` log."""
+field rules, the `quirk=` directives' exact event sequences, the `/requests` log, and the runtime
+faults per `X-Mock-Tag` (`/faults`) that gateway tests use to fail one deployment of several."""
 
 import json
+import re
+import socket
+import time
 
 import httpx
 import pytest
@@ -256,3 +260,355 @@ def test_requests_is_a_bounded_ring_and_delete_clears_it(mock_port):
         r = c.delete("/requests")
         assert r.status_code == 204 and r.content == b""
         assert c.get("/requests").json() == []
+
+
+# --- Runtime faults per X-Mock-Tag, and the log's tag, arrival time, fault and outcome ---
+
+PROVIDERS = {
+    # name: (path, query, headers, body for a prompt)
+    "openai": ("/v1/chat/completions", "", {"Authorization": "Bearer sk-mock"},
+               lambda text: {"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": text}]}),
+    "azure": (AZURE_PATH, "api-version=2024-10-21", {"api-key": "az-key"},
+              lambda text: {"stream": True, "messages": [{"role": "user", "content": text}]}),
+    "compat": ("/compat/v1/chat/completions", "", {},
+               lambda text: {"model": "llama", "stream": True, "messages": [{"role": "user", "content": text}]}),
+    "anthropic": ("/v1/messages", "", {"x-api-key": "sk-ant", "anthropic-version": "2023-06-01"},
+                  lambda text: {"model": "claude-sonnet-4-6", "max_tokens": 64, "stream": True,
+                                "messages": [{"role": "user", "content": text}]}),
+    "gemini": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", "alt=sse", {"x-goog-api-key": "g-key"},
+               lambda text: {"contents": [{"role": "user", "parts": [{"text": text}]}]}),
+}
+
+
+def model_request(port: int, provider: str, text: str = "hi [mock tokens=2]", tag: str | None = None, stream: bool = True):
+    """Method, URL, headers and body of one model request to `provider`, tagged as a deployment."""
+    path, query, headers, body = PROVIDERS[provider]
+    headers = dict(headers)
+    if tag is not None:
+        headers["X-Mock-Tag"] = tag
+    b = body(text)
+    if not stream:
+        b.pop("stream", None)
+    url = f"http://127.0.0.1:{port}{path}" + (f"?{query}" if query else "")
+    return url, headers, b
+
+
+def ask(port: int, provider: str, text: str = "hi [mock tokens=2]", tag: str | None = None, stream: bool = True, timeout: float = 30) -> httpx.Response:
+    url, headers, body = model_request(port, provider, text, tag, stream)
+    return httpx.post(url, json=body, headers=headers, timeout=timeout)
+
+
+def answered_in_full(provider: str, r: httpx.Response) -> bool:
+    """Whether a streamed answer ended with its format's terminator."""
+    if r.status_code != 200:
+        return False
+    if provider == "anthropic":
+        return r.text.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    if provider == "gemini":
+        return '"finishReason": "STOP"' in r.text and r.text.endswith("\r\n\r\n")
+    return r.text.endswith("data: [DONE]\n\n")
+
+
+def error_status_in_body(provider: str, r: httpx.Response) -> object:
+    """Where each provider's error body says what went wrong."""
+    body = r.json()
+    if provider == "anthropic":
+        assert body["type"] == "error", body
+        return body["error"]["type"]
+    if provider == "gemini":
+        return body["error"]["code"]
+    return body["error"]["type"]
+
+
+@pytest.fixture
+def mock(mock_port):
+    """The mock's base URL, with no faults and an empty log before and after the test."""
+    base = f"http://127.0.0.1:{mock_port}"
+
+    def clear():
+        assert httpx.delete(f"{base}/faults").status_code == 204
+        assert httpx.delete(f"{base}/requests").status_code == 204
+
+    clear()
+    yield base
+    clear()
+
+
+def put_fault(base: str, tag: str, rule) -> httpx.Response:
+    return httpx.put(f"{base}/faults/{tag}", content=rule if isinstance(rule, (bytes, str)) else json.dumps(rule))
+
+
+def log(base: str, tag: str | None = None) -> list[dict]:
+    r = httpx.get(f"{base}/requests", params={"tag": tag} if tag is not None else None)
+    assert r.status_code == 200
+    return r.json()
+
+
+def wait_for_outcome(base: str, tag: str, outcome: str, timeout: float = 3.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = log(base, tag)
+        if entries and all(e["outcome"] == outcome for e in entries):
+            return entries
+        if time.monotonic() > deadline:
+            raise AssertionError(f"outcome {outcome!r} expected: {entries}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_status_fault_with_retry_headers_hits_only_its_tag(mock, mock_port, provider):
+    assert put_fault(mock, "A", {"status": 503, "retry_after": "7", "retry_after_ms": "7250"}).status_code == 204
+    r = ask(mock_port, provider, tag="A")
+    assert r.status_code == 503, r.text
+    assert r.headers.get_list("retry-after") == ["7"]
+    assert r.headers.get_list("retry-after-ms") == ["7250"]
+    assert r.headers["content-type"].startswith("application/json")
+    # The route's own error shape (Azure answers in OpenAI's, as its model errors do).
+    expected = {"anthropic": "api_error", "gemini": 503}.get(provider, "service_unavailable_error")
+    assert error_status_in_body(provider, r) == expected
+    # Deployment B and untagged requests reach the same route and are answered in full.
+    assert answered_in_full(provider, ask(mock_port, provider, tag="B"))
+    assert answered_in_full(provider, ask(mock_port, provider))
+    entries = log(mock)
+    assert [(e["tag"], e["fault"], e["outcome"]) for e in entries] == [
+        ("A", "503", "complete"), ("B", None, "complete"), (None, None, "complete")]
+    assert entries[0]["headers"]["x-mock-tag"] == "A"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_status_fault_retry_after_replaces_the_providers_own_hint(mock, mock_port, provider):
+    date = "Wed, 21 Oct 2026 07:28:00 GMT"
+    assert put_fault(mock, "A", {"status": 429, "retry_after": date}).status_code == 204
+    r = ask(mock_port, provider, tag="A")
+    assert r.status_code == 429
+    assert r.headers.get_list("retry-after") == [date]
+    assert "retry-after-ms" not in r.headers
+    # null removes the hint a real provider would send, for tests of the gateway's own backoff.
+    assert put_fault(mock, "A", {"status": 429, "retry_after": None}).status_code == 204
+    r = ask(mock_port, provider, tag="A")
+    assert r.status_code == 429 and "retry-after" not in r.headers
+    # Without the field, the provider's usual hint stays (Gemini's is in the body, not a header).
+    assert put_fault(mock, "A", {"status": 429}).status_code == 204
+    r = ask(mock_port, provider, tag="A")
+    if provider == "gemini":
+        assert "retry-after" not in r.headers and r.json()["error"]["details"][0]["retryDelay"] == "3s"
+    else:
+        assert r.headers.get_list("retry-after") == [{"openai": "1", "anthropic": "2"}[provider]]
+
+
+def test_runtime_fault_overrides_the_prompts_fault(mock, mock_port):
+    assert put_fault(mock, "A", {"status": 502}).status_code == 204
+    assert ask(mock_port, "openai", "hi [mock fault=429]", tag="A").status_code == 502
+    assert ask(mock_port, "openai", "hi [mock fault=429]", tag="B").status_code == 429
+    assert [(e["tag"], e["fault"]) for e in log(mock)] == [("A", "502"), ("B", "429")]
+
+
+def test_times_counts_down_then_answers_normally(mock, mock_port):
+    assert put_fault(mock, "A", {"status": 429, "retry_after": "1", "times": 2}).status_code == 204
+    faults = httpx.get(f"{mock}/faults").json()
+    assert faults == {"A": {"kind": "status", "status": 429, "retry_after": "1", "remaining": 2, "applied": 0}}
+    statuses = []
+    for _ in range(4):
+        statuses.append(ask(mock_port, "openai", tag="A").status_code)
+        # Other tags do not use up A's count.
+        assert ask(mock_port, "openai", tag="B").status_code == 200
+    assert statuses == [429, 429, 200, 200]
+    assert httpx.get(f"{mock}/faults").json()["A"] == {"kind": "status", "status": 429, "retry_after": "1", "remaining": 0, "applied": 2}
+    assert [e["fault"] for e in log(mock, "A")] == ["429", "429", None, None]
+    # Putting the rule again starts the count afresh.
+    assert put_fault(mock, "A", {"status": 500, "times": 1}).status_code == 204
+    assert [ask(mock_port, "openai", tag="A").status_code for _ in range(2)] == [500, 200]
+
+
+def first_event_after(port: int, provider: str, tag: str) -> tuple[float, float]:
+    """Seconds from sending to the response head, and to the first body bytes, of a stream."""
+    url, headers, body = model_request(port, provider, "hi [mock tokens=2]", tag)
+    t0 = time.monotonic()
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as r:
+        head = time.monotonic() - t0
+        assert r.status_code == 200
+        next(r.iter_raw())
+        return head, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("provider", ["azure", "anthropic"])
+def test_slow_first_holds_every_event_but_not_the_head(mock, mock_port, provider):
+    assert put_fault(mock, "A", {"kind": "slow_first", "first_delay_ms": 600}).status_code == 204
+    head, first = first_event_after(mock_port, provider, "A")
+    assert head < 0.4, head
+    # The preamble (Azure's filter chunk, Anthropic's message_start) waits too.
+    assert first >= 0.6, first
+    _, first_b = first_event_after(mock_port, provider, "B")
+    assert first_b < 0.4, first_b
+    # After the wait the answer is a normal one.
+    assert answered_in_full(provider, ask(mock_port, provider, tag="A"))
+    assert [(e["fault"], e["outcome"]) for e in log(mock, "A")] == [("slow_first", "complete")] * 2
+
+
+def test_slow_first_delays_a_non_streamed_answer(mock, mock_port):
+    assert put_fault(mock, "A", {"kind": "slow_first", "first_delay_ms": 500}).status_code == 204
+    t0 = time.monotonic()
+    r = ask(mock_port, "openai", tag="A", stream=False)
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Hello from"
+    assert time.monotonic() - t0 >= 0.5
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_slow_first_wait_ends_when_the_client_leaves(mock, mock_port, stream):
+    assert put_fault(mock, "A", {"kind": "slow_first", "first_delay_ms": 30000}).status_code == 204
+    with pytest.raises(httpx.ReadTimeout):
+        url, headers, body = model_request(mock_port, "openai", "hi [mock tokens=2]", "A", stream)
+        with httpx.stream("POST", url, json=body, headers=headers, timeout=httpx.Timeout(30, read=0.3)) as r:
+            next(r.iter_raw())
+    wait_for_outcome(mock, "A", "disconnected")
+    assert httpx.get(f"{mock}/health").json()["active_streams"] == 0
+
+
+@pytest.mark.parametrize("provider,error", [
+    ("openai", '"type":"server_error"'), ("anthropic", "event: error\n"), ("gemini", '"status": "INTERNAL"')])
+def test_midstream_fault_streams_tokens_then_the_providers_error(mock, mock_port, provider, error):
+    assert put_fault(mock, "A", {"kind": "midstream", "after": 3}).status_code == 204
+    r = ask(mock_port, provider, "hi [mock tokens=10]", tag="A")
+    assert r.status_code == 200
+    assert r.text.count("Hello") == 1 and r.text.count(" from") == 1 and r.text.count(" the") == 1
+    assert " mock" not in r.text
+    # The error is the last event.
+    assert error in re.split(r"\r?\n\r?\n", r.text.strip())[-1], r.text
+    assert not answered_in_full(provider, r)
+    assert answered_in_full(provider, ask(mock_port, provider, "hi [mock tokens=10]", tag="B"))
+    assert [(e["fault"], e["outcome"]) for e in log(mock, "A")] == [("midstream", "complete")]
+
+
+def test_midstream_fault_on_a_non_streamed_request_is_an_error_status(mock, mock_port):
+    assert put_fault(mock, "A", {"kind": "midstream"}).status_code == 204
+    r = ask(mock_port, "anthropic", tag="A", stream=False)
+    assert r.status_code == 500 and r.json()["type"] == "error"
+
+
+def raw_exchange(port: int, request: bytes) -> bytes:
+    """Sends raw bytes and returns all that came back before the connection ended."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request)
+        got = b""
+        try:
+            while chunk := s.recv(65536):
+                got += chunk
+        except ConnectionResetError:
+            pass
+        return got
+
+
+def raw_request(port: int, provider: str, tag: str) -> bytes:
+    url, headers, body = model_request(port, provider, "hi [mock tokens=2]", tag)
+    target = url.split(f":{port}", 1)[1]
+    data = json.dumps(body).encode()
+    # Connection: close, so an answered request also ends with the connection.
+    lines = [f"POST {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close", "Content-Type: application/json",
+             f"Content-Length: {len(data)}"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+@pytest.mark.parametrize("provider", ["compat", "gemini"])
+def test_reset_fault_drops_the_connection_without_a_response(mock, mock_port, provider):
+    assert put_fault(mock, "A", {"kind": "reset"}).status_code == 204
+    assert raw_exchange(mock_port, raw_request(mock_port, provider, "A")) == b""
+    with pytest.raises(httpx.TransportError):
+        ask(mock_port, provider, tag="A")
+    assert raw_exchange(mock_port, raw_request(mock_port, provider, "B")).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert [(e["fault"], e["outcome"]) for e in log(mock, "A")] == [("reset", "reset")] * 2
+    assert [(e["fault"], e["outcome"]) for e in log(mock, "B")] == [(None, "complete")]
+
+
+def test_prompt_reset_fault_is_logged_as_reset(mock, mock_port):
+    with pytest.raises(httpx.TransportError):
+        ask(mock_port, "openai", "hi [mock tokens=3 fault=reset after=1]", tag="R")
+    assert [(e["fault"], e["outcome"]) for e in wait_for_outcome(mock, "R", "reset")] == [("reset", "reset")]
+
+
+def test_a_client_leaving_mid_stream_shows_as_disconnected(mock, mock_port):
+    url, headers, body = model_request(mock_port, "openai", "hi [mock tokens=500 delay=10]", "C")
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as r:
+        lines = r.iter_lines()
+        assert next(lines).startswith("data: ")
+        [entry] = log(mock, "C")
+        assert entry["outcome"] == "streaming" and entry["fault"] is None
+    # Closed after the first event: the mock sees it leave long before its 5 s stream would end.
+    wait_for_outcome(mock, "C", "disconnected", timeout=2)
+    assert httpx.get(f"{mock}/health").json()["active_streams"] == 0
+    # The same stream read to the end is complete.
+    assert answered_in_full("openai", ask(mock_port, "openai", "hi [mock tokens=5 delay=10]", tag="D"))
+    assert [e["outcome"] for e in log(mock, "D")] == ["complete"]
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "non-stream"])
+def test_hang_fault_never_answers_and_the_leaving_client_is_seen(mock, mock_port, stream):
+    assert put_fault(mock, "A", {"kind": "hang"}).status_code == 204
+    url, headers, body = model_request(mock_port, "anthropic", "hi [mock tokens=2]", "A", stream)
+    got_head = False
+    with pytest.raises(httpx.ReadTimeout):
+        with httpx.stream("POST", url, json=body, headers=headers, timeout=httpx.Timeout(30, read=0.5)) as r:
+            got_head = r.status_code == 200
+            next(r.iter_raw())
+    # A stream gets its head, as with fault=hang; a non-streamed request gets nothing at all.
+    assert got_head == stream
+    assert [e["fault"] for e in wait_for_outcome(mock, "A", "disconnected")] == ["hang"]
+
+
+def test_requests_filter_by_tag_and_carry_the_arrival_time(mock, mock_port):
+    t0 = time.monotonic() * 1000
+    for tag in ["A", None, "B", "A", "A B"]:
+        assert ask(mock_port, "compat", tag=tag).status_code == 200
+    t1 = time.monotonic() * 1000
+    everything = log(mock)
+    assert [e["tag"] for e in everything] == ["A", None, "B", "A", "A B"]
+    assert [e["tag"] for e in log(mock, "A")] == ["A", "A"]
+    assert [e["tag"] for e in log(mock, "B")] == ["B"]
+    assert [e["tag"] for e in log(mock, "A B")] == ["A B"]
+    assert log(mock, "Z") == []
+    # at_ms is CLOCK_MONOTONIC in whole ms, the clock of time.monotonic(), in order of arrival.
+    stamps = [e["at_ms"] for e in everything]
+    assert all(isinstance(t, int) for t in stamps) and stamps == sorted(stamps)
+    assert t0 - 1 <= stamps[0] and stamps[-1] <= t1 + 1, (t0, stamps, t1)
+    assert all(e["outcome"] == "complete" and e["fault"] is None for e in everything)
+
+
+def test_fault_listing_and_delete(mock, mock_port):
+    assert put_fault(mock, "A", {"status": 500}).status_code == 204
+    assert put_fault(mock, "B", {"kind": "midstream", "after": 1, "retry_after_ms": "20"}).status_code == 204
+    assert put_fault(mock, "C", {"kind": "slow_first", "first_delay_ms": 5}).status_code == 204
+    assert httpx.get(f"{mock}/faults").json() == {
+        "A": {"kind": "status", "status": 500, "applied": 0},
+        "B": {"kind": "midstream", "after": 1, "retry_after_ms": "20", "applied": 0},
+        "C": {"kind": "slow_first", "first_delay_ms": 5, "applied": 0},
+    }
+    r = httpx.delete(f"{mock}/faults/A")
+    assert r.status_code == 204 and r.content == b""
+    assert sorted(httpx.get(f"{mock}/faults").json()) == ["B", "C"]
+    assert ask(mock_port, "openai", tag="A").status_code == 200
+    assert not answered_in_full("openai", ask(mock_port, "openai", tag="B"))
+    # Removing a tag that has no fault is not an error: teardown code need not track what it set.
+    assert httpx.delete(f"{mock}/faults/nobody").status_code == 204
+    assert httpx.delete(f"{mock}/faults").status_code == 204
+    assert httpx.get(f"{mock}/faults").json() == {}
+    assert answered_in_full("openai", ask(mock_port, "openai", tag="B"))
+
+
+@pytest.mark.parametrize("body,message", [
+    (b"{not json", "the body must be a JSON object"),
+    (b"", "the body must be a JSON object"),
+    (b"[503]", "the body must be a JSON object"),
+    ({"kind": "explode"}, "unknown kind explode"),
+    ({"kind": "status"}, "kind status needs a status"),
+    ({}, "give a status or a kind"),
+    ({"status": 200}, "status must be an integer from 400 to 599"),
+    ({"status": "503"}, "status must be an integer from 400 to 599"),
+    ({"status": 503, "retry-after": "1"}, "unknown field retry-after"),
+    ({"status": 503, "retry_after": "1\r\nX-Evil: 1"}, "retry_after must be a non-empty single-line value"),
+    ({"status": 503, "times": 0}, "times must be a positive integer"),
+])
+def test_bad_fault_bodies_are_refused_in_plain_text(mock, body, message):
+    r = put_fault(mock, "A", body)
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.text.startswith(message), r.text
+    assert httpx.get(f"{mock}/faults").json() == {}

@@ -30,6 +30,15 @@ final class ChatService {
     var frame: [UInt8] = []
     /// Provider outcomes, time to first token and tokens relayed, counted by the turns.
     let upstreamMetrics = UpstreamMetrics()
+    let resilienceMetrics = ResilienceMetrics()
+
+    func nextRandom() -> UInt64 { deploymentPicker.next() }
+
+    /// A breaker changed state: logged once, by the worker whose attempt changed it.
+    func breakerChanged(_ d: Deployment, _ t: BreakerTransition) {
+        let fields: [(String, Logger.Value)] = [("deployment", .string(d.id)), ("state", .string(t.rawValue))]
+        if t == .opened { logger.warn("circuit breaker opened", fields) } else { logger.info("circuit breaker \(t == .closed ? "closed" : "half-open")", fields) }
+    }
 
     init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, writer: String, multi: CurlMulti,
          catalog: ModelCatalog, logger: Logger) {
@@ -59,6 +68,14 @@ final class ChatService {
             return .failure(ProviderError(.unknownModel, "unknown model '\(model)'", param: "model"))
         }
         return result
+    }
+
+    /// A request's own fallback models must all be served here, so a typo fails now, not mid-turn.
+    func checkFallbacks(_ names: [String]?) -> ProviderError? {
+        for (i, n) in (names ?? []).enumerated() where catalog.lookup(n) == nil {
+            return ProviderError(.unknownModel, "unknown model '\(n)' in fallbacks", param: "fallbacks[\(i)]")
+        }
+        return nil
     }
 
     /// The model a request that names none gets: `CHAT_DEFAULT_MODEL`, else the catalog file's

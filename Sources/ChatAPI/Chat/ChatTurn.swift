@@ -25,15 +25,19 @@ struct TurnStorage {
 /// the client response, and links them: the client's backpressure pauses the upstream, a client
 /// that leaves cancels it (or not, by policy), and the answer is stored before the closing frame
 /// goes out, so a client that reads the conversation right after `done` sees it.
-final class ChatTurn: UpstreamStreamDelegate {
+final class ChatTurn: ResilientUpstreamDelegate {
     private unowned let service: ChatService
     private let responder: HTTPResponder
     private var wire: ClientWire
-    private let route: RoutedModel
+    /// The route answering: the one admitted until an attempt commits, then that attempt's.
+    private var route: RoutedModel
+    /// The request's own fallback models, replacing the catalog's for this turn.
+    private let fallbacks: [String]?
     private let storage: TurnStorage?
     private let cancelOnDisconnect: Bool
     private let context: RequestContext?
-    private var upstream: UpstreamStream?
+    private var upstream: ResilientUpstream?
+    private var attempts: [AttemptRecord] = []
 
     /// The answer so far: the one copy kept, for storage (and for non-streamed responses).
     private var answer = ""
@@ -50,12 +54,13 @@ final class ChatTurn: UpstreamStreamDelegate {
     private var pingTimer: TimerID?
     private var headerHoldTimer: TimerID?
 
-    init(service: ChatService, responder: HTTPResponder, wire: ClientWire, route: RoutedModel,
+    init(service: ChatService, responder: HTTPResponder, wire: ClientWire, route: RoutedModel, fallbacks: [String]? = nil,
          storage: TurnStorage?, cancelOnDisconnect: Bool) {
         self.service = service
         self.responder = responder
         self.wire = wire
         self.route = route
+        self.fallbacks = fallbacks
         self.storage = storage
         self.cancelOnDisconnect = cancelOnDisconnect
         context = responder.context as? RequestContext
@@ -72,21 +77,33 @@ final class ChatTurn: UpstreamStreamDelegate {
             if writable { self.upstream?.resume() } else { self.upstream?.pause() }
         }
         context?.timing.upstreamStarted(streamed: wire.isStreaming)
-        switch service.makeUpstream(request, route: route, delegate: self) {
-        case .success(let u):
-            upstream = u
-        case .failure(let e):
-            service.upstreamMetrics.ended(route.provider, error: e, accepted: false)
-            fail(e)
-            return
-        }
-        guard wire.isStreaming else { return }
+        let u = ResilientUpstream(service: service, request: request, route: route, requestFallbacks: fallbacks,
+                                  restartAllowed: wire.canRestart, delegate: self)
+        upstream = u
+        u.start()
+        // Nothing could be started (every deployment refused): the turn has already ended.
+        guard !ended, wire.isStreaming else { return }
         // Wait briefly for the provider's status so a refusal (429, 401…) or a failed connect can
         // still be answered with the matching HTTP status; then headers go out and pings keep
         // proxies patient while the first token is awaited.
-        headerHoldTimer = service.loop.schedule(afterMillis: service.headerHoldMillis) { [weak self] in
-            self?.headerHoldTimer = nil
-            self?.sendHeaders()
+        holdHeaders()
+    }
+
+    /// Waits for the provider's status before the head goes out; while a retry waits out its
+    /// backoff the wait goes on, so a turn whose every attempt is refused still gets the refusal's
+    /// own status (429, 503…) rather than a 200 and an error event.
+    private func holdHeaders(millis: Int64? = nil) {
+        headerHoldTimer = service.loop.schedule(afterMillis: millis ?? service.headerHoldMillis) { [weak self] in
+            guard let self else { return }
+            self.headerHoldTimer = nil
+            guard let u = self.upstream else { return self.sendHeaders() }
+            if u.isWaitingToRetry { return self.holdHeaders() }
+            // A retry that has just started gets the whole wait for its own status too.
+            let sinceAttempt = Int64((monotonicNanos() &- u.lastAttemptStartedAt) / 1_000_000)
+            if sinceAttempt < self.service.headerHoldMillis {
+                return self.holdHeaders(millis: self.service.headerHoldMillis - sinceAttempt)
+            }
+            self.sendHeaders()
         }
     }
 
@@ -94,13 +111,15 @@ final class ChatTurn: UpstreamStreamDelegate {
         let now = monotonicNanos()
         return TurnOutcome(
             messageID: storage?.start.assistantMessageID, conversationID: storage?.start.conversation.id,
-            model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id, finish: finish, usage: usage,
+            model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
+            attempts: attempts, finish: finish, usage: usage,
             ttftMs: firstTokenAt.map { Int(($0 - startedAt) / 1_000_000) },
             latencyMs: Int((now - startedAt) / 1_000_000))
     }
 
     private func sendHeaders() {
         guard !headersSent, !ended, wire.isStreaming, !clientGone else { return }
+        context?.timing.attempts = upstream?.attemptsStarted ?? context?.timing.attempts ?? 0
         if let t = headerHoldTimer { service.loop.cancel(t); headerHoldTimer = nil }
         writeHead()
         schedulePing()
@@ -163,7 +182,28 @@ final class ChatTurn: UpstreamStreamDelegate {
         }
     }
 
+    func upstreamDidCommit(_ route: RoutedModel) {
+        self.route = route
+        context?.model = route.name
+        context?.provider = route.deployment.kind.rawValue
+        context?.deployment = route.deployment.id
+    }
+
+    func upstreamWillRestart(after error: ProviderError, on next: RoutedModel) {
+        // Nothing of the failed answer is kept: the client is told, and the stored text starts over.
+        answer = ""
+        tokens = 0
+        usage = nil
+        finish = nil
+        route = next
+        guard wire.isStreaming, headersSent, !clientGone, !ended else { return }
+        service.frame.removeAll(keepingCapacity: true)
+        wire.restart(error, model: next.name, deployment: next.deployment.id, into: &service.frame)
+        responder.write(service.frame)
+    }
+
     func upstreamDidEnd(_ error: ProviderError?) {
+        takeAttempts()
         upstream = nil
         context?.timing.upstreamEnded()
         service.upstreamMetrics.ended(route.provider, error: error, accepted: upstreamAccepted)
@@ -176,13 +216,26 @@ final class ChatTurn: UpstreamStreamDelegate {
 
     // MARK: Ending
 
+    /// The attempts so far, for the closing frame, storage, Server-Timing and the log line.
+    private func takeAttempts() {
+        guard let u = upstream else { return }
+        attempts = u.attempts
+        context?.timing.attempts = u.attemptsStarted
+        if attempts.count > 1 || attempts.contains(where: { $0.outcome != .ok }) {
+            context?.attempts = AttemptRecord.summary(attempts)
+        }
+    }
+
     private func clientDidLeave() {
         clientGone = true
         cancelTimers()
         guard !ended else { return }
-        if cancelOnDisconnect || storage == nil {
+        // Waiting out a backoff or racing a hedge for nobody: all of it stops at once.
+        let idle = upstream.map { $0.isWaitingToRetry || $0.isHedging } ?? false
+        if cancelOnDisconnect || storage == nil || idle {
             if upstream != nil { service.upstreamMetrics.cancelled(route.provider) }
             upstream?.cancel()
+            takeAttempts()
             upstream = nil
             complete(status: .cancelled, error: nil)
         }
@@ -196,6 +249,7 @@ final class ChatTurn: UpstreamStreamDelegate {
         guard !ended else { return }
         if upstream != nil { service.upstreamMetrics.cancelled(route.provider) }
         upstream?.cancel()
+        takeAttempts()
         upstream = nil
         fail(ProviderError(.upstreamError, message))
     }
@@ -255,11 +309,13 @@ final class ChatTurn: UpstreamStreamDelegate {
         // The write captures values only, so it can be repeated after this turn is gone.
         let store = storage.store, owner = storage.owner, turn = storage.start, id = turn.assistantMessageID, text = answer
         let finishValue = finish?.value
-        let deployment = route.deployment.id, upstreamModel = route.model
+        let deployment = route.deployment.id, upstreamModel = route.model, model = route.name
+        let attemptsJSON = attempts.isEmpty ? nil : AttemptRecord.json(attempts)
         let write: ChatService.AnswerWrite = { done in
             store.finalizeAssistantMessage(owner: owner, id: id, text: text, status: status, finishReason: finishValue,
                                            usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error,
-                                           turn: turn, deployment: deployment, upstreamModel: upstreamModel, completion: done)
+                                           turn: turn, model: model, deployment: deployment, upstreamModel: upstreamModel,
+                                           attempts: attemptsJSON, completion: done)
         }
         write { [self] result in
             if case .failure(let e) = result {

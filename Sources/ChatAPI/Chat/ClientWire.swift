@@ -11,6 +11,8 @@ struct TurnOutcome {
     /// The deployment's kind (`openai`, `azure-openai`, …) and its id in the catalog.
     var provider: String
     var deployment: String
+    /// Every upstream attempt, in the order they ended.
+    var attempts: [AttemptRecord] = []
     var finish: FinishReason?
     var usage: Usage?
     var ttftMs: Int?
@@ -31,9 +33,16 @@ protocol ClientWire {
     func errorResponse(_ error: ProviderError) -> (status: Int, headers: HTTPHeaders, body: [UInt8])
     /// The single response of a non-streamed answer.
     func completeResponse(_ outcome: TurnOutcome, text: String) -> [UInt8]
+    /// Whether this surface can tell a client that an answer starts again (`restart` event).
+    var canRestart: Bool { get }
+    /// The answer so far is void; a new one from `model` follows.
+    mutating func restart(_ reason: ProviderError, model: String, deployment: String, into out: inout [UInt8])
 }
 
 extension ClientWire {
+    var canRestart: Bool { false }
+    mutating func restart(_ reason: ProviderError, model: String, deployment: String, into out: inout [UInt8]) {}
+
     static func sseHeaders() -> HTTPHeaders {
         var h = HTTPHeaders()
         h.add("Content-Type", "text/event-stream")
@@ -103,6 +112,27 @@ struct NativeWire: ClientWire {
         w.usage(o.usage.map { ($0.promptTokens, $0.completionTokens, $0.totalTokens) })
         w.field("ttft_ms", o.ttftMs)
         w.field("latency_ms", o.latencyMs)
+        w.field("model", o.model)
+        w.field("deployment", o.deployment)
+        w.key("attempts")
+        w.beginArray()
+        for a in o.attempts { a.write(&w) }
+        w.endArray()
+        w.endObject()
+        out = w.bytes
+        out.append(contentsOf: "\n\n".utf8)
+    }
+
+    var canRestart: Bool { true }
+
+    mutating func restart(_ reason: ProviderError, model: String, deployment: String, into out: inout [UInt8]) {
+        frameHead("restart", into: &out)
+        var w = JSONWriter(appendingTo: out)
+        w.beginObject()
+        w.field("reason", reason.message)
+        w.field("type", reason.apiType)
+        w.field("model", model)
+        w.field("deployment", deployment)
         w.endObject()
         out = w.bytes
         out.append(contentsOf: "\n\n".utf8)

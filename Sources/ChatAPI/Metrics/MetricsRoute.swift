@@ -44,9 +44,21 @@ extension Worker {
             poolInUse: pool.busy, poolIdle: pool.idle, poolQueueLength: pool.queued, draining: server.isDraining))
     }
 
+    /// Every deployment of the catalog in force, once each (the built-in catalog shares one per provider).
+    private func breakerReadings() -> [BreakerReading] {
+        var seen = Set<String>()
+        var out: [BreakerReading] = []
+        for m in service.catalog.models {
+            for d in m.deployments where seen.insert(d.id).inserted {
+                out.append(BreakerReading(deployment: d.id, state: d.health.state.rawValue, inFlight: d.health.inFlight))
+            }
+        }
+        return out
+    }
+
     private func processFacts() -> ProcessFacts {
         ProcessFacts(version: shared.version, workers: shared.config.workers, residentBytes: ProcessStats.residentBytes,
                      openFileDescriptors: ProcessStats.openFileCount, startTimeSeconds: shared.startedAtWallSeconds,
-                     catalog: catalogStatus)
+                     catalog: catalogStatus, breakers: breakerReadings())
     }
 }

@@ -11,6 +11,7 @@ struct MetricsSnapshot: Sendable {
     var tokensRelayed: [UInt64]
     var poolWait: HistogramFamily
     var gauges: MetricsGauges
+    var resilience = ResilienceCounts()
     /// Workers whose numbers are in here.
     var workersReporting = 1
 
@@ -22,6 +23,7 @@ struct MetricsSnapshot: Sendable {
         for i in tokensRelayed.indices where i < o.tokensRelayed.count { tokensRelayed[i] &+= o.tokensRelayed[i] }
         poolWait.merge(o.poolWait)
         gauges.add(o.gauges)
+        resilience.merge(o.resilience)
         workersReporting += o.workersReporting
     }
 }

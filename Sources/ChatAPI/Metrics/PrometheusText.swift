@@ -8,6 +8,7 @@ struct ProcessFacts {
     var openFileDescriptors: Int
     var startTimeSeconds: Double
     var catalog: CatalogStatus
+    var breakers: [BreakerReading] = []
 }
 
 /// Renders merged metrics in the Prometheus text exposition format 0.0.4. Runs once per scrape,
@@ -90,6 +91,24 @@ struct PrometheusText {
         sample("chatrelay_build_info", [("version", p.version)], 1)
         family("chatrelay_workers", "gauge", "Worker threads (event loops) configured.")
         sample("chatrelay_workers", [], p.workers)
+        let r = s.resilience
+        family("chatrelay_upstream_attempts_total", "counter", "Upstream attempts by catalog deployment and outcome (ok, failed, cancelled).")
+        for (k, v) in r.attempts.sorted(by: { ($0.key.deployment, $0.key.outcome) < ($1.key.deployment, $1.key.outcome) }) {
+            sample("chatrelay_upstream_attempts_total", [("deployment", k.deployment), ("outcome", k.outcome)], v)
+        }
+        family("chatrelay_retries_total", "counter", "Attempts that repeated a failed one (same or another deployment).")
+        sample("chatrelay_retries_total", [], r.retries)
+        family("chatrelay_fallbacks_total", "counter", "Turns moved on to a fallback model.")
+        sample("chatrelay_fallbacks_total", [], r.fallbacks)
+        family("chatrelay_hedges_total", "counter", "Hedged attempts started, and those whose answer won.")
+        sample("chatrelay_hedges_total", [("result", "started")], r.hedgesStarted)
+        sample("chatrelay_hedges_total", [("result", "won")], r.hedgesWon)
+        family("chatrelay_midstream_restarts_total", "counter", "Answers restarted on another deployment after a mid-stream failure.")
+        sample("chatrelay_midstream_restarts_total", [], r.restarts)
+        family("chatrelay_breaker_state", "gauge", "Circuit breaker per deployment: 0 closed, 1 open, 2 half-open.")
+        for b in p.breakers { sample("chatrelay_breaker_state", [("deployment", b.deployment)], b.state) }
+        family("chatrelay_deployment_streams_in_flight", "gauge", "Upstream streams in flight per deployment, all workers.")
+        for b in p.breakers { sample("chatrelay_deployment_streams_in_flight", [("deployment", b.deployment)], b.inFlight) }
         let c = p.catalog
         family("chatrelay_catalog_version", "gauge", "Version of the model catalog in force (1 at start-up, +1 per successful reload).")
         sample("chatrelay_catalog_version", [("source", c.source)], c.version)

@@ -12,6 +12,8 @@ struct RequestTiming {
     var upstreamAnsweredAt: UInt64 = 0
     /// The provider's stream ended (for a non-streamed answer, the gateway waited until then).
     var upstreamEndedAt: UInt64 = 0
+    /// Upstream attempts begun before the head was written (retries, failovers, hedges).
+    var attempts = 0
 
     mutating func upstreamStarted(streamed: Bool) {
         upstreamStartedAt = monotonicNanos()
@@ -50,6 +52,10 @@ enum ServerTiming {
         if let upstream {
             appendStatic(", upstream;dur=", &out)
             ServerTimingFormat.appendMillis(upstream, to: &out)
+        }
+        if let t, t.attempts > 1 {
+            appendStatic(", attempts;desc=", &out)
+            out.append(contentsOf: String(t.attempts).utf8)
         }
         appendStatic("\r\n", &out)
     }

@@ -5,14 +5,16 @@ import HTTP
 final class WorkerMetrics {
     let routePatterns: [String]
     let upstream: UpstreamMetrics
+    let resilience: ResilienceMetrics
     private var requests: RequestCounters
     private var requestDurations: HistogramFamily
     private var poolWait = HistogramFamily(labelCount: 1)
 
     /// `routePatterns`: the router's patterns; one more row counts requests no route matched.
-    init(routePatterns: [String], upstream: UpstreamMetrics) {
+    init(routePatterns: [String], upstream: UpstreamMetrics, resilience: ResilienceMetrics) {
         self.routePatterns = routePatterns
         self.upstream = upstream
+        self.resilience = resilience
         requests = RequestCounters(routeCount: routePatterns.count + 1)
         requestDurations = HistogramFamily(labelCount: routePatterns.count + 1)
     }
@@ -34,6 +36,6 @@ final class WorkerMetrics {
         MetricsSnapshot(routePatterns: routePatterns, requests: requests.entries, requestDurations: requestDurations,
                         upstreamOutcomes: upstream.outcomes, timeToFirstToken: upstream.timeToFirstToken,
                         tokensRelayed: upstream.tokensRelayed, poolWait: poolWait,
-                        gauges: g)
+                        gauges: g, resilience: resilience.counts)
     }
 }

@@ -13,6 +13,7 @@ extension ChatService {
         var system: String?
         var temperature: Double?
         var maxTokens: Int?
+        var fallbacks: [String]?
 
         init(_ body: JSONValue, defaultModel: String) throws(ClientError) {
             let f = Fields(object: body)
@@ -28,6 +29,7 @@ extension ChatService {
             system = try f.string("system")
             temperature = try f.double("temperature", 0...2)
             maxTokens = try f.int("max_tokens", 1...1_000_000)
+            fallbacks = try f.modelNames("fallbacks")
         }
     }
 
@@ -43,6 +45,7 @@ extension ChatService {
         case .failure(let e): return r.respond(e)
         case .success(let rt): route = rt
         }
+        if let e = checkFallbacks(body.fallbacks) { return r.respond(e) }
         guard pool.isHealthy else { return databaseUnavailable(r) }
         // The user message is stored (committed, visible) before the upstream call starts; it is
         // durable with the answer (see ChatStore.beginTurn).
@@ -67,7 +70,7 @@ extension ChatService {
                 let system = start.conversation.systemPrompt ?? body.system
                 let request = ChatRequest(model: route.model, system: system, messages: ChatService.history(start.history),
                                           maxTokens: body.maxTokens, temperature: body.temperature)
-                let turn = ChatTurn(service: self, responder: r, wire: NativeWire(), route: route,
+                let turn = ChatTurn(service: self, responder: r, wire: NativeWire(), route: route, fallbacks: body.fallbacks,
                                     storage: TurnStorage(store: store, owner: owner, start: start),
                                     cancelOnDisconnect: config.onDisconnect == .cancel)
                 track(turn)

@@ -76,6 +76,10 @@ extension ChatService {
                     w.field("provider", m.provider)
                     w.field("deployment", m.deployment)
                     w.field("upstream_model", m.upstreamModel)
+                    if let a = m.attemptsJSON, let parsed = try? JSONParser.parse(Array(a.utf8)) {
+                        w.key("attempts")
+                        w.value(parsed)
+                    }
                     w.field("status", m.status.rawValue)
                     w.field("finish_reason", m.finishReason)
                     w.usage(m.usage.map { ($0.promptTokens, $0.completionTokens, $0.totalTokens) })

@@ -13,6 +13,7 @@ extension ChatService {
         var stream: Bool
         var includeUsage: Bool
         var lastUserText: String
+        var fallbacks: [String]?
 
         init(_ body: JSONValue, defaultModel: String) throws(ClientError) {
             let f = Fields(object: body)
@@ -65,6 +66,7 @@ extension ChatService {
                 }
             }
             _ = try f.string("user", maxBytes: 256)
+            fallbacks = try f.modelNames("fallbacks")
             // Unset max tokens fall to the catalog model's default, then MAX_TOKENS.
             request = ChatRequest(model: model, messages: messages, maxTokens: maxTokens,
                                   temperature: temperature, topP: topP, stop: stop)
@@ -103,10 +105,14 @@ extension ChatService {
             return r.respond(status: status, headers: headers, body: payload)
         case .success(let rt): route = rt
         }
+        if let e = checkFallbacks(body.fallbacks) {
+            let (status, headers, payload) = OpenAIWire(stream: false, includeUsage: false, model: body.request.model, created: 0).errorResponse(e)
+            return r.respond(status: status, headers: headers, body: payload)
+        }
         let wire = OpenAIWire(stream: body.stream, includeUsage: body.includeUsage, model: body.request.model,
                               created: wallClockMillis() / 1000)
         guard let conversation = req.head.headers["X-Conversation-Id"]?.trimmingSpaces, !conversation.isEmpty else {
-            let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, storage: nil, cancelOnDisconnect: true)
+            let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: body.fallbacks, storage: nil, cancelOnDisconnect: true)
             track(turn)
             turn.start(body.request)
             return
@@ -130,7 +136,7 @@ extension ChatService {
                 databaseUnavailable(r, shape: .openAI)
             case .success(let start):
                 r.extraHeaders.add("X-Conversation-Id", start.conversation.id)
-                let turn = ChatTurn(service: self, responder: r, wire: wire, route: route,
+                let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: body.fallbacks,
                                     storage: TurnStorage(store: store, owner: owner, start: start),
                                     cancelOnDisconnect: config.onDisconnect == .cancel)
                 track(turn)

@@ -9,6 +9,8 @@ final class RequestContext {
     var provider: String?
     /// The catalog deployment serving the turn.
     var deployment: String?
+    /// The turn's attempts in short, when there was more than one or one failed.
+    var attempts: String?
     var ttftMs: Double?
     var tokens: Int?
     var error: String?

@@ -54,7 +54,8 @@ public final class Worker {
     private let cors: CORSPolicy
     private var drainTimer: TimerID?
     /// Created on first use, after the routes exist (their patterns are its labels).
-    lazy var metrics = WorkerMetrics(routePatterns: router.patterns, upstream: service.upstreamMetrics)
+    lazy var metrics = WorkerMetrics(routePatterns: router.patterns, upstream: service.upstreamMetrics,
+                                     resilience: service.resilienceMetrics)
     let metricsCollection: MetricsCollection
 
     public init(index: Int, shared: SharedState, listeningFD: Int32) throws(SystemError) {
@@ -174,6 +175,7 @@ public final class Worker {
                 if let m = ctx.model { extra.append(("model", .string(m))) }
                 if let p = ctx.provider { extra.append(("provider", .string(p))) }
                 if let d = ctx.deployment { extra.append(("deployment", .string(d))) }
+                if let a = ctx.attempts { extra.append(("attempts", .string(a))) }
                 if let t = ctx.ttftMs { extra.append(("ttft_ms", .double((t * 1000).rounded() / 1000))) }
                 if let n = ctx.tokens { extra.append(("tokens", .int(n))) }
             }

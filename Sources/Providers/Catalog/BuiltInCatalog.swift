@@ -20,18 +20,27 @@ public enum BuiltInCatalog {
 
     public static func make(_ config: ProviderConfig, version: Int = 1) -> ModelCatalog {
         var models: [CatalogModel] = []
+        // One deployment object per provider, so its breaker and stream count are shared by all its names.
+        var deployments: [DeploymentKind: Deployment] = [:]
+        for kind in [DeploymentKind.mock, .openai, .anthropic, .gemini] { deployments[kind] = deployment(kind, config) }
         for (kind, names) in listed {
-            let d = deployment(kind, config)
+            guard let d = deployments[kind] else { continue }
             models += names.map { CatalogModel(name: $0, deployments: [d]) }
         }
         for (kind, names) in patterns {
-            let d = deployment(kind, config)
+            guard let d = deployments[kind] else { continue }
             models += names.map { CatalogModel(name: $0, deployments: [d], listed: false) }
         }
         return ModelCatalog(models: models, source: "built-in", version: version)
     }
 
     static func deployment(_ kind: DeploymentKind, _ c: ProviderConfig) -> Deployment {
+        var d = plainDeployment(kind, c)
+        d.health = DeploymentHealth(policy: .never)
+        return d
+    }
+
+    static func plainDeployment(_ kind: DeploymentKind, _ c: ProviderConfig) -> Deployment {
         switch kind {
         case .openai:
             return Deployment(id: "openai", kind: .openai, baseURL: c.openAIBaseURL, apiKeyEnv: "OPENAI_API_KEY", apiKey: c.key(for: .openai))

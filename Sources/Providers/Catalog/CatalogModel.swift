@@ -11,21 +11,40 @@ public struct ModelDefaults: Sendable, Equatable {
     }
 }
 
+/// What a model does when a deployment fails (docs/resilience.md).
+public struct ModelResilience: Sendable, Equatable {
+    /// Models tried, in order, once this model's deployments are spent.
+    public var fallbacks: [String] = []
+    public var retry = RetryPolicy()
+    /// After the first token: start again on the next deployment (announced with a `restart`
+    /// event on /api/v1/chat) instead of ending with the error.
+    public var restartMidstream = false
+    /// Start the same turn on a second deployment when no token has come after this long.
+    public var hedgeAfterMs: Int?
+    /// `routing: ordered`: deployments in catalog order (first usable wins) instead of by weight and load.
+    public var ordered = false
+
+    public init() {}
+}
+
 /// A public model name and the deployments that serve it.
 public struct CatalogModel: Sendable {
     /// As written in the catalog: `chat-fast`, or a wildcard such as `openai/*` or `gpt-*`.
     public var name: String
     public var deployments: [Deployment]
     public var defaults: ModelDefaults
+    public var resilience: ModelResilience
     public var line: Int
     /// Shown in model listings. The built-in catalog hides its prefix patterns (`o3*`, `models/gemini-*`),
     /// which route but would only clutter a client's model picker.
     public var listed: Bool
 
-    public init(name: String, deployments: [Deployment], defaults: ModelDefaults = ModelDefaults(), line: Int = 0, listed: Bool = true) {
+    public init(name: String, deployments: [Deployment], defaults: ModelDefaults = ModelDefaults(),
+                resilience: ModelResilience = ModelResilience(), line: Int = 0, listed: Bool = true) {
         self.name = name
         self.deployments = deployments
         self.defaults = defaults
+        self.resilience = resilience
         self.line = line
         self.listed = listed
     }
@@ -71,12 +90,15 @@ public struct RoutedModel: Sendable {
     /// The id sent upstream.
     public var model: String
     public var defaults: ModelDefaults
+    public var resilience: ModelResilience
 
-    public init(name: String, deployment: Deployment, model: String, defaults: ModelDefaults = ModelDefaults()) {
+    public init(name: String, deployment: Deployment, model: String, defaults: ModelDefaults = ModelDefaults(),
+                resilience: ModelResilience = ModelResilience()) {
         self.name = name
         self.deployment = deployment
         self.model = model
         self.defaults = defaults
+        self.resilience = resilience
     }
 
     /// The wire family: which decoder and error shape apply.

@@ -49,10 +49,14 @@ public struct Deployment: Sendable {
     public var includeUsage: Bool
     /// Where the deployment was defined, for messages (0 for built-in ones).
     public var line: Int
+    /// Streams in flight and the circuit breaker, shared by every worker; kept across reloads
+    /// for a deployment whose id and breaker settings stay the same.
+    public var health: DeploymentHealth
 
     public init(id: String, kind: DeploymentKind, baseURL: String, apiKeyEnv: String? = nil, apiKey: String? = nil,
                 model: String? = nil, weight: Int = 1, maxConcurrent: Int? = nil, timeouts: DeploymentTimeouts = DeploymentTimeouts(),
-                headers: [(String, String)] = [], price: Price? = nil, apiVersion: String? = nil, includeUsage: Bool = true, line: Int = 0) {
+                headers: [(String, String)] = [], price: Price? = nil, apiVersion: String? = nil, includeUsage: Bool = true, line: Int = 0,
+                health: DeploymentHealth = DeploymentHealth()) {
         self.id = id
         self.kind = kind
         self.baseURL = baseURL
@@ -67,6 +71,7 @@ public struct Deployment: Sendable {
         self.apiVersion = apiVersion
         self.includeUsage = includeUsage
         self.line = line
+        self.health = health
     }
 
     /// False when the deployment names a key variable that was unset (or empty) at load.

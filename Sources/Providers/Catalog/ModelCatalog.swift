@@ -58,9 +58,34 @@ public final class ModelCatalog: Sendable {
                                           "model '\(name)' is unavailable: set \(vars.joined(separator: " or ")) (deployment \(ids))",
                                           param: "model"))
         }
+        guard let routed = ModelCatalog.routed(name, entry: entry, deployment: deployment) else { return .failure(ModelCatalog.unknown(name)) }
+        return .success(routed)
+    }
+
+    /// `name` on one of `entry`'s deployments, or nil when the upstream id would be invalid.
+    public static func routed(_ name: String, entry: CatalogModel, deployment: Deployment) -> RoutedModel? {
         let upstream = deployment.model.map { Substring($0) } ?? entry.upstreamID(for: name)
-        guard ModelNames.isValidUpstreamID(upstream, for: deployment.kind) else { return .failure(ModelCatalog.unknown(name)) }
-        return .success(RoutedModel(name: name, deployment: deployment, model: String(upstream), defaults: entry.defaults))
+        guard ModelNames.isValidUpstreamID(upstream, for: deployment.kind) else { return nil }
+        return RoutedModel(name: name, deployment: deployment, model: String(upstream), defaults: entry.defaults,
+                           resilience: entry.resilience)
+    }
+
+    /// The same catalog with the live state (streams in flight, breakers) of `old`'s deployments
+    /// carried over where the id and breaker settings are unchanged, so a reload neither forgets
+    /// an open breaker nor miscounts streams under way.
+    public func adoptingHealth(from old: ModelCatalog) -> ModelCatalog {
+        var previous: [String: DeploymentHealth] = [:]
+        for m in old.models { for d in m.deployments { previous[d.id] = d.health } }
+        let models = self.models.map { m -> CatalogModel in
+            var m = m
+            m.deployments = m.deployments.map { d in
+                var d = d
+                if let h = previous[d.id], h.policy == d.health.policy { d.health = h }
+                return d
+            }
+            return m
+        }
+        return ModelCatalog(models: models, source: source, version: version, defaultModel: defaultModel)
     }
 
     /// Weighted choice among the deployments that have their keys.
