@@ -31,6 +31,7 @@ public enum AnthropicRequestBuilder {
         if version != noSamplingVersion {
             if let t = request.temperature ?? defaults.temperature { w.field("temperature", t) }
             if let p = request.topP { w.field("top_p", p) }
+            if let k = request.topK { w.field("top_k", k) }
         }
         if let stop = RequestBuilding.stopSequences(request) {
             w.key("stop_sequences")

@@ -23,18 +23,23 @@ public struct ChatRequest: Sendable, Equatable {
     public var maxTokens: Int?
     public var temperature: Double?
     public var topP: Double?
+    /// Sample only from the K likeliest tokens: Anthropic and Gemini have it, OpenAI does not
+    /// (its builder leaves it out).
+    public var topK: Int?
     public var stop: [String]?
     /// Ask for a usage report at the end of the stream (always on for upstreams that support it).
     public var includeUsage: Bool
 
     public init(model: String, system: String? = nil, messages: [ChatMessage], maxTokens: Int? = nil,
-                temperature: Double? = nil, topP: Double? = nil, stop: [String]? = nil, includeUsage: Bool = true) {
+                temperature: Double? = nil, topP: Double? = nil, topK: Int? = nil, stop: [String]? = nil,
+                includeUsage: Bool = true) {
         self.model = model
         self.system = system
         self.messages = messages
         self.maxTokens = maxTokens
         self.temperature = temperature
         self.topP = topP
+        self.topK = topK
         self.stop = stop
         self.includeUsage = includeUsage
     }

@@ -38,6 +38,7 @@ public enum GeminiRequestBuilder {
         w.field("maxOutputTokens", request.maxTokens ?? defaults.maxTokens)
         if let t = request.temperature ?? defaults.temperature { w.field("temperature", t) }
         if let p = request.topP { w.field("topP", p) }
+        if let k = request.topK { w.field("topK", k) }
         if let stop = RequestBuilding.stopSequences(request) {
             w.key("stopSequences")
             w.beginArray()

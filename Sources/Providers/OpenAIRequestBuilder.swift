@@ -43,6 +43,7 @@ public enum OpenAIRequestBuilder {
         if let p = request.topP, !reasoning || p == 1 {
             w.field("top_p", p)
         }
+        // `topK` has no Chat Completions counterpart; sending it would only earn a 400.
         if let stop = RequestBuilding.stopSequences(request) {
             w.key("stop")
             w.beginArray()

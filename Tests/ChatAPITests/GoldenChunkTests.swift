@@ -106,7 +106,7 @@ import Providers
     }
 }
 
-private enum GoldenFiles {
+enum GoldenFiles {
     /// Tests/ChatAPITests/ of this checkout.
     static let testsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     /// The recorded provider streams (Tests/Fixtures/providers).

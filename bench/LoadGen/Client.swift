@@ -25,7 +25,7 @@ protocol ClientOwner: AnyObject {
 
 /// One keep-alive connection and the request (at most one) running on it.
 final class Client: TCPConnectionDelegate {
-    enum Kind { case openai, chat, plain }
+    enum Kind { case openai, anthropic, chat, plain }
     enum Phase { case connecting, idle, busy, closed }
 
     let id: Int
@@ -46,6 +46,8 @@ final class Client: TCPConnectionDelegate {
     private var terminal: Outcome?
     private var parser = HTTPResponseParser()
     private var openai = OpenAIStreamDecoder()
+    /// Counts `content_block_delta` text as tokens and ends at `message_stop`, as an Anthropic SDK reads the stream.
+    private var anthropic = AnthropicStreamDecoder()
     private var sse = SSEDecoder(maxLineBytes: 256 * 1024)
     private var plainBody: [UInt8] = []
     private var readTime: UInt64 = 0
@@ -114,6 +116,7 @@ final class Client: TCPConnectionDelegate {
         parser.reset()
         status = 0
         openai = OpenAIStreamDecoder()
+        anthropic = AnthropicStreamDecoder()
         sse = SSEDecoder(maxLineBytes: 256 * 1024)
         plainBody.removeAll(keepingCapacity: true)
         conn.write(contentsOf: bytes)
@@ -200,7 +203,9 @@ final class Client: TCPConnectionDelegate {
         case .plain:
             if plainBody.count + bytes.count <= 64 * 1024 { plainBody.append(contentsOf: bytes) }
         case .openai:
-            openai.feed(bytes) { event in self.openAIEvent(event) }
+            openai.feed(bytes) { event in self.providerEvent(event) }
+        case .anthropic:
+            anthropic.feed(bytes) { event in self.providerEvent(event) }
         case .chat:
             do throws(SSEError) {
                 try sse.feed(bytes) { ev in self.chatEvent(ev) }
@@ -210,7 +215,8 @@ final class Client: TCPConnectionDelegate {
         }
     }
 
-    private func openAIEvent(_ e: StreamEvent) {
+    /// An event of the OpenAI or Anthropic stream, decoded by the gateway's own provider decoders.
+    private func providerEvent(_ e: StreamEvent) {
         switch e {
         case .text(let t):
             var s = t
@@ -219,7 +225,8 @@ final class Client: TCPConnectionDelegate {
         case .error(let pe):
             if terminal == nil {
                 let m = pe.message
-                terminal = .failed(m.hasSuffix("before [DONE]") ? "truncated" : (m.contains("malformed") ? "protocol" : "stream_error"))
+                let truncated = m.hasSuffix("before [DONE]") || m.hasSuffix("before message_stop")
+                terminal = .failed(truncated ? "truncated" : (m.contains("malformed") ? "protocol" : "stream_error"))
             }
         case .usage, .finish: break
         }
@@ -284,7 +291,9 @@ final class Client: TCPConnectionDelegate {
             outcome = t
         } else {
             if kind == .openai {
-                openai.finish { event in self.openAIEvent(event) }
+                openai.finish { event in self.providerEvent(event) }
+            } else if kind == .anthropic {
+                anthropic.finish { event in self.providerEvent(event) }
             }
             outcome = terminal ?? .failed("truncated")
         }

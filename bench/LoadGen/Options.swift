@@ -1,6 +1,6 @@
 /// Command-line options of `chatrelay-bench`. Parsing failures are values (`OptionsError`).
 struct Options {
-    enum Target: String { case chat, openai }
+    enum Target: String { case chat, openai, anthropic }
     enum Mode: String { case closed, open, hold, vanish }
 
     var target = Target.openai
@@ -57,7 +57,7 @@ struct Options {
     }
 
     static let usage = """
-    usage: chatrelay-bench --url http://127.0.0.1:PORT [--target chat|openai] [mode] [options]
+    usage: chatrelay-bench --url http://127.0.0.1:PORT [--target chat|openai|anthropic] [mode] [options]
     modes:
       --concurrency C          closed loop: C requests in flight, keep-alive connections reused (default)
         --ramp S               open the C slots evenly over S seconds instead of all at once
@@ -68,7 +68,7 @@ struct Options {
     bounds (whichever comes first, then --grace S for in-flight requests, then a hard stop):
       --requests N (1000)  --duration S (10)  --grace S (10)  --timeout S per request (60)
     request:
-      --target chat|openai (openai)  --key KEY (bench-key)  --model M (gpt-4o-mini)  --prompt TEXT
+      --target chat|openai|anthropic (openai)  --key KEY (bench-key)  --model M (gpt-4o-mini)  --prompt TEXT
       --tokens N (20)  --token-delay-ms MS (0)  --first-delay-ms MS (0)  --no-stamp  --directives "k=v …"
     hold / vanish:
       --steps a,b,c (hold: sample at each count)  --hold-seconds S (3)  --open-timeout S (120)
@@ -110,7 +110,7 @@ struct Options {
                     o.mockHost = u.host
                     o.mockPort = u.port
                 case "--target":
-                    guard let v = next(), let t = Target(rawValue: v) else { throw OptionsError("--target is chat or openai") }
+                    guard let v = next(), let t = Target(rawValue: v) else { throw OptionsError("--target is chat, openai or anthropic") }
                     o.target = t
                 case "--concurrency": o.mode = .closed; o.concurrency = max(1, try int(a).get())
                 case "--ramp": o.rampSeconds = try num(a).get()

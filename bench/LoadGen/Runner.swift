@@ -101,15 +101,37 @@ final class Runner: ClientOwner {
             w.field("content", message)
             w.endObject()
             w.endArray()
+        case .anthropic:
+            path = o.pathPrefix + "/v1/messages"
+            w.field("model", o.model)
+            // Required by Anthropic's API. Never below the 1024 the other targets get by default,
+            // and never short of the answer asked of the mock, so it truncates nothing.
+            w.field("max_tokens", min(max(o.tokens, 1024), 1_000_000))
+            w.field("stream", true)
+            w.key("messages")
+            w.beginArray()
+            w.beginObject()
+            w.field("role", "user")
+            w.field("content", message)
+            w.endObject()
+            w.endArray()
         }
         w.endObject()
         let body = w.bytes
-        var head = "POST \(path) HTTP/1.1\r\nHost: \(o.host):\(o.port)\r\nAuthorization: Bearer \(o.apiKey)\r\n"
+        var head = "POST \(path) HTTP/1.1\r\nHost: \(o.host):\(o.port)\r\n"
+        // The headers an Anthropic SDK sends; the others authenticate as OpenAI's SDKs do.
+        head += o.target == .anthropic ? "x-api-key: \(o.apiKey)\r\nanthropic-version: 2023-06-01\r\n" : "Authorization: Bearer \(o.apiKey)\r\n"
         head += "Content-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: \(body.count)\r\n\r\n"
         return Array(head.utf8) + body
     }
 
-    private var kind: Client.Kind { o.target == .chat ? .chat : .openai }
+    private var kind: Client.Kind {
+        switch o.target {
+        case .chat: return .chat
+        case .openai: return .openai
+        case .anthropic: return .anthropic
+        }
+    }
 
     // MARK: Start
 

@@ -224,7 +224,7 @@ probe_endpoint() {
   [[ "$code" != 404 && "$code" != 405 && "$code" != 501 && "$code" != 000 ]]
 }
 
-# start_target NAME — starts the mock and the target; sets URL, BENCH_TARGET (openai|chat),
+# start_target NAME — starts the mock and the target; sets URL, BENCH_TARGET (openai|chat|anthropic),
 # SERVER_PIDS (the server under test) and MOCK_PID. Returns 1 (with SKIP_REASON) to skip it.
 start_target() {
   local name="$1"
@@ -251,7 +251,7 @@ start_target() {
       start_mock "$MOCK_RELAY_CPU" || { SKIP_REASON="mock upstream did not start"; return 1; }
       start_chatrelay "${CHATRELAY_ENV[@]:-}" || { SKIP_REASON="chatrelay did not build or start"; return 1; }
       URL="http://127.0.0.1:$RELAY_PORT" ;;
-    chatrelay-chat|chatrelay-openai)
+    chatrelay-chat|chatrelay-openai|chatrelay-anthropic)
       start_mock "$MOCK_RELAY_CPU" || { SKIP_REASON="mock upstream did not start"; return 1; }
       start_chatrelay "${CHATRELAY_ENV[@]:-}" || { SKIP_REASON="chatrelay did not build or start"; return 1; }
       URL="http://127.0.0.1:$RELAY_PORT"
@@ -259,6 +259,10 @@ start_target() {
         BENCH_TARGET=chat
         probe_endpoint "$URL" /api/v1/chat '{"message":"hi [mock tokens=1]","model":"gpt-4o-mini"}' \
           || { SKIP_REASON="ChatRelay POST /api/v1/chat is not there yet (404)"; return 1; }
+      elif [[ "$name" == chatrelay-anthropic ]]; then
+        BENCH_TARGET=anthropic
+        probe_endpoint "$URL" /v1/messages '{"model":"gpt-4o-mini","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"hi [mock tokens=1]"}]}' \
+          || { SKIP_REASON="ChatRelay POST /v1/messages is not there yet (404)"; return 1; }
       else
         probe_endpoint "$URL" /v1/chat/completions '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi [mock tokens=1]"}]}' \
           || { SKIP_REASON="ChatRelay POST /v1/chat/completions is not there yet (404)"; return 1; }

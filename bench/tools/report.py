@@ -11,13 +11,14 @@ import re
 import sys
 
 OUT, CHARTS, FACTS = sys.argv[1], sys.argv[2], sys.argv[3]
-TARGET_ORDER = ["mock", "nginx", "litellm", "chatrelay-chat", "chatrelay-openai", "chatrelay"]
+TARGET_ORDER = ["mock", "nginx", "litellm", "chatrelay-chat", "chatrelay-openai", "chatrelay-anthropic", "chatrelay"]
 TARGET_NAME = {
     "mock": "mock upstream (direct)",
     "nginx": "nginx relay → mock",
     "litellm": "LiteLLM proxy → mock",
     "chatrelay-chat": "ChatRelay /api/v1/chat → mock",
     "chatrelay-openai": "ChatRelay /v1/chat/completions → mock",
+    "chatrelay-anthropic": "ChatRelay /v1/messages → mock",
     "chatrelay": "ChatRelay (GET /api/v1/health)",
 }
 

@@ -21,7 +21,15 @@ public struct APIKeys: Sendable {
         guard let header, header.utf8.count > 7 else { return nil }
         let scheme = header.prefix(7).lowercased()
         guard scheme == "bearer " else { return nil }
-        let key = header.dropFirst(7).trimmingSpaces
+        return owner(ofTrimmed: header.dropFirst(7).trimmingSpaces)
+    }
+
+    /// The owner id when an `x-api-key` value is a known key.
+    public func owner(forKey value: String) -> String? {
+        owner(ofTrimmed: value.trimmingSpaces)
+    }
+
+    private func owner(ofTrimmed key: String) -> String? {
         guard !key.isEmpty else { return nil }
         let d = APIKeys.sha256(key)
         var match = false

@@ -1,9 +1,11 @@
 import HTTP
 
 extension ErrorShape {
-    /// The OpenAI surface lives under /v1/; everything else speaks api.md's shape.
+    /// Anthropic's surface is /v1/messages…, OpenAI's the rest of /v1/; everything else speaks
+    /// api.md's shape.
     static func forPath(_ path: String) -> ErrorShape {
-        path.hasPrefix("/v1/") ? .openAI : .native
+        if path == "/v1/messages" || path.hasPrefix("/v1/messages/") { return .anthropic }
+        return path.hasPrefix("/v1/") ? .openAI : .native
     }
 }
 

@@ -3,10 +3,11 @@ import JSONCore
 import Providers
 
 /// A client error before any work: `invalid_request` naming the field at fault.
-/// Which error body a surface speaks: api.md's or OpenAI's.
+/// Which error body a surface speaks: api.md's, OpenAI's or Anthropic's.
 enum ErrorShape {
     case native
     case openAI
+    case anthropic
 }
 
 struct ClientError: Error {
@@ -28,6 +29,12 @@ extension HTTPResponder {
         case .openAI:
             respondJSON(status: e.status, OpenAIWire.errorBody(e.message, type: OpenAIWire.errorType(e.status), param: e.param, code: e.type),
                         headers: headers)
+        case .anthropic:
+            // The status stays as it is, 503 included: ChatRelay's own refusals (draining, database
+            // away) did nothing, and load balancers retry exactly those 503s on another instance.
+            respondJSON(status: e.status, AnthropicWire.errorBody(AnthropicWire.errorType(e.status),
+                                                                  message: AnthropicWire.message(e.message, param: e.param)),
+                        headers: headers)
         }
     }
 
@@ -41,12 +48,17 @@ extension HTTPResponder {
 }
 
 extension ChatService {
-    /// The owner of the request's bearer key, or a 401 already sent.
+    /// The owner of the request's key, or a 401 already sent. The key comes from
+    /// `Authorization: Bearer`, or else from `x-api-key` (how Anthropic's older SDKs and many tools
+    /// send it); when both are sent, `Authorization` decides.
     func authorize(_ req: HTTPRequest, _ r: HTTPResponder, shape: ErrorShape = .native) -> String? {
-        guard let owner = keys.owner(forAuthorization: req.head.headers["Authorization"]) else {
+        let authorization = req.head.headers["Authorization"]
+        let apiKey = req.head.headers["x-api-key"]
+        let owner = authorization != nil ? keys.owner(forAuthorization: authorization) : apiKey.flatMap { keys.owner(forKey: $0) }
+        guard let owner else {
             var h = HTTPHeaders()
             h.add("WWW-Authenticate", "Bearer")
-            let msg = req.head.headers["Authorization"] == nil ? "missing Authorization: Bearer <key>" : "invalid API key"
+            let msg = authorization == nil && apiKey == nil ? "missing Authorization: Bearer <key> (or x-api-key)" : "invalid API key"
             r.respond(ClientError(status: 401, type: "unauthorized", message: msg, param: nil), shape: shape, headers: h)
             return nil
         }

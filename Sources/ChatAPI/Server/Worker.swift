@@ -152,6 +152,8 @@ public final class Worker {
         router.add(.get, "/api/v1/models") { req, _, r in s.models(req, r) }
         router.add(.post, "/v1/chat/completions") { req, _, r in s.openAIChat(req, r) }
         router.add(.get, "/v1/models") { req, _, r in s.openAIModels(req, r) }
+        router.add(.post, "/v1/messages") { req, _, r in s.anthropicMessages(req, r) }
+        router.add(.post, "/v1/messages/count_tokens") { req, _, r in s.anthropicCountTokens(req, r) }
         installMetricsRoute()
         let cors = self.cors
         router.preflight = { req, r in cors.isEnabled && cors.handlePreflight(req, r) }

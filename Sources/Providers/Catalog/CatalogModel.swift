@@ -91,14 +91,17 @@ public struct RoutedModel: Sendable {
     public var model: String
     public var defaults: ModelDefaults
     public var resilience: ModelResilience
+    /// The catalog entry this route was resolved from (its other deployments, for failover).
+    public var entry: CatalogModel?
 
     public init(name: String, deployment: Deployment, model: String, defaults: ModelDefaults = ModelDefaults(),
-                resilience: ModelResilience = ModelResilience()) {
+                resilience: ModelResilience = ModelResilience(), entry: CatalogModel? = nil) {
         self.name = name
         self.deployment = deployment
         self.model = model
         self.defaults = defaults
         self.resilience = resilience
+        self.entry = entry
     }
 
     /// The wire family: which decoder and error shape apply.

@@ -67,7 +67,7 @@ public final class ModelCatalog: Sendable {
         let upstream = deployment.model.map { Substring($0) } ?? entry.upstreamID(for: name)
         guard ModelNames.isValidUpstreamID(upstream, for: deployment.kind) else { return nil }
         return RoutedModel(name: name, deployment: deployment, model: String(upstream), defaults: entry.defaults,
-                           resilience: entry.resilience)
+                           resilience: entry.resilience, entry: entry)
     }
 
     /// The same catalog with the live state (streams in flight, breakers) of `old`'s deployments

@@ -5,6 +5,13 @@
 public enum DeploymentChooser {
     public static func choose(_ deployments: [Deployment], nowMs: Int64, ordered: Bool = false, excluded: (Deployment) -> Bool,
                               random: () -> UInt64) -> Deployment? {
+        if deployments.count == 1 {
+            // The common case: nothing to choose, so nothing to allocate.
+            let d = deployments[0]
+            guard d.hasKey, d.weight > 0, !excluded(d), d.health.isAdmissible(nowMs: nowMs) else { return nil }
+            if let limit = d.maxConcurrent, d.health.inFlight >= limit { return nil }
+            return d
+        }
         var eligible: [Deployment] = []
         var total = 0
         for d in deployments where d.hasKey && d.weight > 0 && !excluded(d) && d.health.isAdmissible(nowMs: nowMs) {
