@@ -3,7 +3,7 @@ import JSONCore
 
 /// The parts of one provider's streaming wire format the mock needs: what goes before the tokens,
 /// each token, the ending (with and without its terminator), a mid-stream error and HTTP errors.
-/// Exact bytes per ../shared/design/wire-formats.md.
+/// Exact bytes per docs/wire-formats.md.
 protocol MockWireFormat {
     var contentType: String { get }
     var requestIDHeader: String { get }
