@@ -1,7 +1,7 @@
 import HTTP
 
 /// Anthropic Messages streaming: named events, a `ping`, cumulative usage in `message_delta`,
-/// `message_stop` at the end; a mid-stream `event: error` ends the stream (wire-formats §3.3).
+/// `message_stop` at the end; a mid-stream `event: error` ends the stream (docs/wire-formats.md §3.3).
 struct AnthropicFormat: MockWireFormat {
     let id: String
     let contentType = "text/event-stream"

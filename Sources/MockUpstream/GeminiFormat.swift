@@ -2,7 +2,7 @@ import HTTP
 
 /// Gemini `streamGenerateContent?alt=sse`: data-only events with CRLF framing, one whole
 /// GenerateContentResponse per event, cumulative usageMetadata, a final chunk carrying
-/// `finishReason`, and no [DONE]: the body just ends (wire-formats §4.3).
+/// `finishReason`, and no [DONE]: the body just ends (docs/wire-formats.md §4.3).
 struct GeminiFormat: MockWireFormat {
     let responseID: String
     let contentType = "text/event-stream"

@@ -184,7 +184,7 @@ final class MockServer {
             if item == "alt=sse" { altSSE = true }
             if item.hasPrefix("key=") { queryKey = String(item.dropFirst(4)) }
         }
-        // A bad key is HTTP 400 INVALID_ARGUMENT on Gemini, not 401 (wire-formats §4.5.1).
+        // A bad key is HTTP 400 INVALID_ARGUMENT on Gemini, not 401 (docs/wire-formats.md §4.5.1).
         guard keyOK(req.head.headers["x-goog-api-key"] ?? queryKey) else { return fail(400, "API key not valid. Please pass a valid API key.") }
         if stream && !altSSE { return fail(400, "the mock serves streamGenerateContent with alt=sse only") }
         guard let body = try? JSONParser.parse(req.body), body.object != nil else { return fail(400, "Invalid JSON payload received.") }

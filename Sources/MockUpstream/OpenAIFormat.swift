@@ -2,7 +2,7 @@ import HTTP
 import Reactor
 
 /// OpenAI Chat Completions streaming: data-only events, LF framing, usage chunk with
-/// `choices: []` when asked for, then `data: [DONE]` (wire-formats §2.3). Also serves Azure's
+/// `choices: []` when asked for, then `data: [DONE]` (docs/wire-formats.md §2.3). Also serves Azure's
 /// leading prompt-filter chunk and the `[mock quirk=…]` deviations of compatible servers.
 struct OpenAIFormat: MockWireFormat {
     let id: String

@@ -1,6 +1,6 @@
 import JSONCore
 
-/// Builds `POST {base}/v1/messages` streaming requests (wire-formats §3.1–3.2).
+/// Builds `POST {base}/v1/messages` streaming requests (docs/wire-formats.md §3.1–3.2).
 public enum AnthropicRequestBuilder {
     /// The API version that rejects `temperature`/`top_p`/`top_k` even at default values.
     static let noSamplingVersion = "2026-10-21"

@@ -1,6 +1,6 @@
 import JSONCore
 
-/// Decodes Anthropic Messages SSE (wire-formats §3.3): named events, `message_stop` at the end.
+/// Decodes Anthropic Messages SSE (docs/wire-formats.md §3.3): named events, `message_stop` at the end.
 public struct AnthropicStreamDecoder: ProviderStreamDecoder {
     var core = SSEProviderDecoder<State>()
 

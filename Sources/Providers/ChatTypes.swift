@@ -58,7 +58,7 @@ public struct Usage: Sendable, Equatable {
     }
 }
 
-/// Why generation stopped, normalized to OpenAI's `finish_reason` values (wire-formats §6),
+/// Why generation stopped, normalized to OpenAI's `finish_reason` values (docs/wire-formats.md §6),
 /// with the provider's own value kept for logs and storage.
 public struct FinishReason: Sendable, Equatable {
     /// OpenAI's vocabulary; `rawValue` is the wire string.

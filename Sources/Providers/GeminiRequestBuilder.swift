@@ -1,6 +1,6 @@
 import JSONCore
 
-/// Builds `POST {base}/models/{model}:streamGenerateContent?alt=sse` requests (wire-formats §4.1–4.2).
+/// Builds `POST {base}/models/{model}:streamGenerateContent?alt=sse` requests (docs/wire-formats.md §4.1–4.2).
 public enum GeminiRequestBuilder {
     public static func build(_ request: ChatRequest, model: String, deployment: Deployment,
                              defaults: GenerationDefaults) -> Result<UpstreamRequest, ProviderError> {

@@ -1,6 +1,6 @@
 import JSONCore
 
-/// Decodes Gemini `streamGenerateContent?alt=sse` (wire-formats §4.3): CRLF-framed data events,
+/// Decodes Gemini `streamGenerateContent?alt=sse` (docs/wire-formats.md §4.3): CRLF-framed data events,
 /// no end marker, so a stream is complete only if a `finishReason` arrived before the body ended.
 public struct GeminiStreamDecoder: ProviderStreamDecoder {
     var core = SSEProviderDecoder<State>()

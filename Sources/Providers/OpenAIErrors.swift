@@ -1,6 +1,6 @@
 import JSONCore
 
-/// OpenAI error bodies `{"error":{message,type,param,code}}` (wire-formats §2.5).
+/// OpenAI error bodies `{"error":{message,type,param,code}}` (docs/wire-formats.md §2.5).
 public enum OpenAIErrors {
     public static func mapHTTPError(status: Int, headers: [(String, String)], body: [UInt8]) -> ProviderError {
         var error: ProviderError

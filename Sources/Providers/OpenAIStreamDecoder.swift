@@ -1,6 +1,6 @@
 import JSONCore
 
-/// Decodes OpenAI Chat Completions SSE (wire-formats §2.3): data-only events, `[DONE]` at the end.
+/// Decodes OpenAI Chat Completions SSE (docs/wire-formats.md §2.3): data-only events, `[DONE]` at the end.
 public struct OpenAIStreamDecoder: ProviderStreamDecoder {
     var core = SSEProviderDecoder<State>()
 

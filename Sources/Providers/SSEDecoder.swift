@@ -50,7 +50,7 @@ public struct SSEError: Error, Sendable, Equatable {
     public var message: String
 }
 
-/// Incremental `text/event-stream` parser (WHATWG rules as summarised in wire-formats §1), shared
+/// Incremental `text/event-stream` parser (WHATWG rules as summarised in docs/wire-formats.md §1), shared
 /// by every provider. Feed it whatever the transport delivers; it buffers only the unfinished
 /// line and the event being assembled, both bounded.
 public struct SSEDecoder {

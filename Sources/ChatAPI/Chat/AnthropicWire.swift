@@ -3,7 +3,7 @@ import JSONCore
 import Providers
 import Reactor
 
-/// Anthropic's Messages framing (wire-formats §3.3, §3.5, §3.6), so Anthropic SDKs read any
+/// Anthropic's Messages framing (docs/wire-formats.md §3.3, §3.5, §3.6), so Anthropic SDKs read any
 /// model's answer as Claude's: `message_start`, `content_block_start`, `ping`, one
 /// `content_block_delta` per text delta, `content_block_stop`, `message_delta` (stop reason and
 /// usage), `message_stop`. A failure mid-stream is an `error` event and nothing after it, as
@@ -123,7 +123,7 @@ struct AnthropicWire: ClientWire {
         e.kind == .overloaded ? 529 : e.httpStatus
     }
 
-    /// Anthropic's `error.type` for an HTTP status (wire-formats §3.5.2).
+    /// Anthropic's `error.type` for an HTTP status (docs/wire-formats.md §3.5.2).
     static func errorType(_ status: Int) -> String {
         switch status {
         case 400, 415: return "invalid_request_error"

@@ -3,7 +3,7 @@ import JSONCore
 import Providers
 import Reactor
 
-/// OpenAI's Chat Completions framing (wire-formats §2): `chat.completion.chunk` objects with one
+/// OpenAI's Chat Completions framing (docs/wire-formats.md §2): `chat.completion.chunk` objects with one
 /// id and `created` per answer, a role chunk first, content deltas, a finish chunk, the usage
 /// chunk (`choices: []`) only when asked for, then `data: [DONE]`. A failure mid-stream is a
 /// `data: {"error": …}` event and the stream ends with no `[DONE]` after it.

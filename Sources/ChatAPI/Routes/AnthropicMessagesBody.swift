@@ -2,7 +2,7 @@ import JSONCore
 import Providers
 
 /// A `POST /v1/messages` (or `/v1/messages/count_tokens`) body in Anthropic's shape
-/// (wire-formats §3.2), read into the provider-neutral request. Only what every provider can do
+/// (docs/wire-formats.md §3.2), read into the provider-neutral request. Only what every provider can do
 /// gets through: text. Anything else is refused before anything is stored or sent upstream,
 /// naming the field the way Anthropic does (`messages.0.content.1.type`).
 struct AnthropicMessagesBody {

@@ -27,37 +27,9 @@ extension ChatService {
         case .success(let rt): route = rt
         }
         if let e = checkFallbacks(body.fallbacks) { return respond(e, through: wire, r) }
-        guard let conversation = req.head.headers["X-Conversation-Id"]?.trimmingSpaces, !conversation.isEmpty else {
-            let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: body.fallbacks, storage: nil, cancelOnDisconnect: true)
-            track(turn)
-            turn.start(body.request)
-            return
-        }
-        let existing: String? = conversation.lowercased() == "new" ? nil : conversation
-        if let existing, !isValidUUID(existing) {
-            return r.respond(ClientError.invalid("must be a conversation id or 'new'", param: "X-Conversation-Id"), shape: .anthropic)
-        }
-        guard pool.isHealthy else { return databaseUnavailable(r, shape: .anthropic) }
-        let databaseStartedAt = monotonicNanos()
-        store.beginTurn(owner: owner, conversationID: existing, system: body.request.system, userText: body.lastUserText,
-                        model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
-                        upstreamModel: route.model) { [self] result in
-            (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
-            switch result {
-            case .failure(.notFound):
-                r.respond(ClientError(status: 404, type: "not_found", message: "conversation not found", param: "X-Conversation-Id"), shape: .anthropic)
-            case .failure(let e):
-                logger.error("could not store the turn", [("error", .string(e.description))])
-                databaseUnavailable(r, shape: .anthropic)
-            case .success(let start):
-                r.extraHeaders.add("X-Conversation-Id", start.conversation.id)
-                let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: body.fallbacks,
-                                    storage: TurnStorage(store: store, owner: owner, start: start),
-                                    cancelOnDisconnect: config.onDisconnect == .cancel)
-                track(turn)
-                turn.start(body.request)
-            }
-        }
+        startTurn(req, r, owner: owner, wire: wire, route: route, request: body.request, fallbacks: body.fallbacks,
+                  system: body.request.system, userText: body.lastUserText, shape: .anthropic,
+                  badConversationMessage: "must be a conversation id or 'new'")
     }
 
     /// `{"input_tokens": N}`: an estimate made here, for every provider (InputTokenEstimate), so

@@ -72,6 +72,12 @@ extension ChatService {
                                   temperature: temperature, topP: topP, stop: stop)
         }
 
+        /// The system and developer messages joined, as a stored conversation's system prompt.
+        static func systemPrompt(_ request: ChatRequest) -> String? {
+            let system = request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
+            return system.isEmpty ? nil : system
+        }
+
         /// A message's content: a string, or an array of text parts.
         static func text(_ v: JSONValue?, param: String, optional: Bool) throws(ClientError) -> String {
             guard let v, !v.isNull else {
@@ -111,38 +117,10 @@ extension ChatService {
         }
         let wire = OpenAIWire(stream: body.stream, includeUsage: body.includeUsage, model: body.request.model,
                               created: wallClockMillis() / 1000)
-        guard let conversation = req.head.headers["X-Conversation-Id"]?.trimmingSpaces, !conversation.isEmpty else {
-            let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: body.fallbacks, storage: nil, cancelOnDisconnect: true)
-            track(turn)
-            turn.start(body.request)
-            return
-        }
-        let existing: String? = conversation.lowercased() == "new" ? nil : conversation
-        if let existing, !isValidUUID(existing) {
-            return r.respond(ClientError.invalid("X-Conversation-Id must be a conversation id or 'new'", param: "X-Conversation-Id"), shape: .openAI)
-        }
-        guard pool.isHealthy else { return databaseUnavailable(r, shape: .openAI) }
-        let system = body.request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
-        let databaseStartedAt = monotonicNanos()
-        store.beginTurn(owner: owner, conversationID: existing, system: system.isEmpty ? nil : system, userText: body.lastUserText,
-                        model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
-                        upstreamModel: route.model) { [self] result in
-            (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
-            switch result {
-            case .failure(.notFound):
-                r.respond(ClientError(status: 404, type: "not_found", message: "conversation not found", param: "X-Conversation-Id"), shape: .openAI)
-            case .failure(let e):
-                logger.error("could not store the turn", [("error", .string(e.description))])
-                databaseUnavailable(r, shape: .openAI)
-            case .success(let start):
-                r.extraHeaders.add("X-Conversation-Id", start.conversation.id)
-                let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: body.fallbacks,
-                                    storage: TurnStorage(store: store, owner: owner, start: start),
-                                    cancelOnDisconnect: config.onDisconnect == .cancel)
-                track(turn)
-                turn.start(body.request)
-            }
-        }
+        // Stored, the system/developer messages become the conversation's system prompt.
+        startTurn(req, r, owner: owner, wire: wire, route: route, request: body.request, fallbacks: body.fallbacks,
+                  system: OpenAIChatBody.systemPrompt(body.request), userText: body.lastUserText, shape: .openAI,
+                  badConversationMessage: "X-Conversation-Id must be a conversation id or 'new'")
     }
 
     func openAIModels(_ req: HTTPRequest, _ r: HTTPResponder) {

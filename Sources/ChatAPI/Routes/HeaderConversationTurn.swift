@@ -1,0 +1,46 @@
+import HTTP
+import Providers
+import Reactor
+import Storage
+
+/// The turn flow the stateless surfaces (`/v1/chat/completions`, `/v1/messages`) share: without an
+/// `X-Conversation-Id` header nothing is stored; with one (an id, or `new`) the turn is stored
+/// like a `/api/v1/chat` turn and the conversation's id goes back in the same header. `system` is
+/// worked out only for a stored turn.
+extension ChatService {
+    func startTurn(_ req: HTTPRequest, _ r: HTTPResponder, owner: String, wire: ClientWire, route: RoutedModel,
+                   request: ChatRequest, fallbacks: [String]?, system: @autoclosure () -> String?, userText: String, shape: ErrorShape,
+                   badConversationMessage: String) {
+        guard let conversation = req.head.headers["X-Conversation-Id"]?.trimmingSpaces, !conversation.isEmpty else {
+            let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: fallbacks, storage: nil, cancelOnDisconnect: true)
+            track(turn)
+            turn.start(request)
+            return
+        }
+        let existing: String? = conversation.lowercased() == "new" ? nil : conversation
+        if let existing, !isValidUUID(existing) {
+            return r.respond(ClientError.invalid(badConversationMessage, param: "X-Conversation-Id"), shape: shape)
+        }
+        guard pool.isHealthy else { return databaseUnavailable(r, shape: shape) }
+        let databaseStartedAt = monotonicNanos()
+        store.beginTurn(owner: owner, conversationID: existing, system: system(), userText: userText,
+                        model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
+                        upstreamModel: route.model) { [self] result in
+            (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
+            switch result {
+            case .failure(.notFound):
+                r.respond(ClientError(status: 404, type: "not_found", message: "conversation not found", param: "X-Conversation-Id"), shape: shape)
+            case .failure(let e):
+                logger.error("could not store the turn", [("error", .string(e.description))])
+                databaseUnavailable(r, shape: shape)
+            case .success(let start):
+                r.extraHeaders.add("X-Conversation-Id", start.conversation.id)
+                let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: fallbacks,
+                                    storage: TurnStorage(store: store, owner: owner, start: start),
+                                    cancelOnDisconnect: config.onDisconnect == .cancel)
+                track(turn)
+                turn.start(request)
+            }
+        }
+    }
+}
