@@ -63,6 +63,9 @@ public enum Migrations {
         Migration(version: 4, name: "messages.attempts", statements: [
             "ALTER TABLE messages ADD COLUMN attempts jsonb",
         ]),
+        // Keys with limits, the usage ledger, and the counters every instance's limits share
+        // (docs/limits.md).
+        Migration(version: 5, name: "api keys, usage ledger and limit windows", statements: LimitSchema.statements),
     ]
 
     /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the
