@@ -14,7 +14,7 @@ struct CatalogReader {
     ]
     static let deploymentFields: Set<String> = [
         "id", "provider", "base_url", "api_key_env", "optional", "model", "weight", "max_concurrent", "timeouts", "headers",
-        "price", "api_version", "include_usage", "breaker",
+        "price", "api_version", "include_usage", "breaker", "rpm", "tpm",
     ]
 
     func read(_ root: Node, version: Int) throws(CatalogLoadError) -> ModelCatalog {
@@ -149,6 +149,8 @@ struct CatalogReader {
         }
         d.weight = try f.int("weight", 0...1_000) ?? 1
         d.maxConcurrent = try f.int("max_concurrent", 1...10_000_000)
+        d.rpm = try f.int("rpm", 1...100_000_000)
+        d.tpm = try f.int("tpm", 1...10_000_000_000)
         d.timeouts = try readTimeouts(f)
         d.headers = try readHeaders(f)
         d.price = try readPrice(f)

@@ -102,6 +102,13 @@ public struct EmbeddedPostgres: Sendable {
         guard r.status == 0 else { throw StorageStartupError("pg_ctl stop failed (exit \(r.status)): \(r.lastLine)") }
     }
 
+    /// True when a postmaster serves this data folder now (a server's, or one left running): a
+    /// short-lived command that finds it running uses it and leaves it running.
+    public func isRunning() throws(StorageStartupError) -> Bool {
+        guard fileExists(join(dataPath, "PG_VERSION")) else { return false }
+        return try isRunning(bin: try Self.findBinaries(), runAs: try Self.runAsUser())
+    }
+
     // MARK: Binaries and user
 
     /// The PostgreSQL server bin folder: `pg_config --bindir`, else the newest `/usr/lib/postgresql/<ver>/bin`.

@@ -63,7 +63,7 @@ public struct UsageStore {
         pool.query("""
             SELECT u.owner, k.name AS key_name, to_char(u.day, 'YYYY-MM-DD') AS day, u.model, sum(u.requests) AS requests,
                    sum(u.prompt_tokens) AS prompt_tokens, sum(u.completion_tokens) AS completion_tokens,
-                   sum(u.cost_usd)::text AS cost_usd, sum(u.estimated_requests) AS estimated_requests
+                   round(sum(u.cost_usd), 12)::text AS cost_usd, sum(u.estimated_requests) AS estimated_requests
             FROM usage_daily u LEFT JOIN api_keys k ON k.id::text = u.owner
             WHERE ($1::text IS NULL OR u.owner = $1) AND u.day BETWEEN $2::date AND $3::date
             GROUP BY u.owner, k.name, u.day, u.model

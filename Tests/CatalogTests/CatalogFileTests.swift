@@ -94,6 +94,13 @@ import Testing
         #expect(!later.isAvailable && later.missingKeyVariables == ["NOT_SET_YET"])
     }
 
+    @Test func readsDeploymentRateLimits() throws {
+        let c = try load(CatalogFileTests.header + "      - {id: d, provider: mock, rpm: 600, tpm: 90000}\n      - {id: e, provider: mock}\n").get()
+        let ds = try #require(c.lookup("m")).deployments
+        #expect(ds[0].rpm == 600 && ds[0].tpm == 90_000)
+        #expect(ds[1].rpm == nil && ds[1].tpm == nil)
+    }
+
     @Test func wildcardsSendTheRestOfTheNameAndTheLongestPatternWins() throws {
         let c = try load(CatalogFileTests.full).get()
         let any = try c.route("openai/gpt-4.1-nano", random: { 0 }).get()
@@ -150,6 +157,8 @@ import Testing
          4, "models[0].deployments[0].api_version", "is required"),
         (header + "      - {id: d, provider: openai}\n", 4, "models[0].deployments[0].api_key_env", "is required"),
         (header + "      - {id: d, provider: cohere}\n", 4, "models[0].deployments[0].provider", "'cohere' is not one of"),
+        (header + "      - id: d\n        provider: mock\n        rpm: 0\n", 6, "models[0].deployments[0].rpm", "must be from 1 to"),
+        (header + "      - id: d\n        provider: mock\n        tpm: -5\n", 6, "models[0].deployments[0].tpm", "must be from 1 to"),
         ("models:\n  - name: m\n    deployments: [{id: d, provider: mock}]\n  - name: m\n    deployments: [{id: e, provider: mock}]\n",
          4, "models[1].name", "already defined on line 2"),
         ("models:\n  - name: m\n    deployments: [{id: d, provider: mock}]\n  - name: n\n    deployments:\n      - {id: d, provider: mock}\n",

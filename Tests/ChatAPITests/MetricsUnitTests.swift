@@ -59,7 +59,10 @@ import Providers
         func snapshot(_ n: Int) -> MetricsSnapshot {
             let upstream = UpstreamMetrics()
             let resilience = ResilienceMetrics()
-            let m = WorkerMetrics(routePatterns: ["/a", "/b/{id}"], upstream: upstream, resilience: resilience)
+            let usage = UsageCounts(byModel: ["m1": UsageLedger.ModelTotals(requests: UInt64(n), promptTokens: 10, completionTokens: 5,
+                                                                            costPico: 1_500_000, estimated: 1)],
+                                    refused: ["requests": UInt64(n)])
+            let m = WorkerMetrics(routePatterns: ["/a", "/b/{id}"], upstream: upstream, resilience: resilience, usage: { usage })
             for _ in 0..<n { upstream.tokenRelayed(.openai) }
             resilience.attemptEnded("dep-a", .failed)
             resilience.attemptEnded("dep-b", .ok)
@@ -78,6 +81,9 @@ import Providers
                                                                                  openFileDescriptors: 7, startTimeSeconds: 1_800_000_000.5,
                                                                                  catalog: catalogStatus)), as: UTF8.self)
         #expect(text.contains("chatrelay_tokens_relayed_total{provider=\"openai\"} 3\n"))
+        #expect(text.contains("chatrelay_usage_tokens_total{model=\"m1\",type=\"prompt\"} 20\n"))
+        #expect(text.contains("chatrelay_usage_cost_usd_total{model=\"m1\"} 0.000003\n"))
+        #expect(text.contains("chatrelay_rate_limited_total{limit=\"requests\"} 3\n"))
         #expect(text.contains("chatrelay_upstream_requests_total{provider=\"anthropic\",outcome=\"complete\"} 2\n"))
         #expect(text.contains("chatrelay_db_pool_wait_seconds_bucket{le=\"0.0025\"} 2\n"))
         #expect(text.contains("chatrelay_db_pool_wait_seconds_count 2\n"))

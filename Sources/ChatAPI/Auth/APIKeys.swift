@@ -32,13 +32,30 @@ public struct APIKeys: Sendable {
     private func owner(ofTrimmed key: String) -> String? {
         guard !key.isEmpty else { return nil }
         let d = APIKeys.sha256(key)
+        return contains(digest: d) ? APIKeys.hex(d) : nil
+    }
+
+    /// Whether `d` (a SHA-256) is one of these keys'.
+    func contains(digest d: [UInt8]) -> Bool {
         var match = false
         for known in digests {
             // Every digest is compared, match or not: the time taken does not depend on which key matched.
             let eq = d.withUnsafeBytes { a in known.withUnsafeBytes { b in copenssl_memcmp(a.baseAddress, b.baseAddress, 32) } }
             if eq == 0 { match = true }
         }
-        return match ? APIKeys.hex(d) : nil
+        return match
+    }
+
+    /// The secret a request presents: `Authorization: Bearer`, else `x-api-key`; nil when neither
+    /// is usable. When both are sent, `Authorization` decides.
+    public static func presentedSecret(authorization: String?, apiKey: String?) -> String? {
+        if let header = authorization {
+            guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+            let s = header.dropFirst(7).trimmingSpaces
+            return s.isEmpty ? nil : s
+        }
+        guard let s = apiKey?.trimmingSpaces, !s.isEmpty else { return nil }
+        return s
     }
 
     public static func sha256(_ s: String) -> [UInt8] {

@@ -31,6 +31,14 @@ final class ChatService {
     /// Provider outcomes, time to first token and tokens relayed, counted by the turns.
     let upstreamMetrics = UpstreamMetrics()
     let resilienceMetrics = ResilienceMetrics()
+    /// Keys kept in the database, their limits, and the usage ledger (docs/limits.md).
+    let keyDirectory: KeyDirectory
+    let limitWindows: SharedWindows
+    let streamSlots: StreamSlots
+    let usageLedger: UsageLedger
+    let limitMetrics = LimitMetrics()
+    var keyLimiter: KeyLimiter { KeyLimiter(windows: limitWindows, slots: streamSlots) }
+    var deploymentLimits: DeploymentLimiter { DeploymentLimiter(windows: limitWindows) }
 
     func nextRandom() -> UInt64 { deploymentPicker.next() }
 
@@ -51,6 +59,11 @@ final class ChatService {
         self.multi = multi
         self.logger = logger
         store = ChatStore(pool: pool, writer: writer)
+        keyDirectory = KeyDirectory(loop: loop, store: KeyStore(pool: pool), logger: logger)
+        let limits = LimitStore(pool: pool, writer: writer)
+        limitWindows = SharedWindows(loop: loop, store: limits)
+        streamSlots = StreamSlots(loop: loop, store: limits)
+        usageLedger = UsageLedger(loop: loop, store: UsageStore(pool: pool), logger: logger)
         timeouts = UpstreamTimeouts(
             connectMs: Int(config.upstreamConnectTimeoutSeconds * 1000),
             firstTokenMs: Int(config.upstreamFirstTokenTimeoutSeconds * 1000),

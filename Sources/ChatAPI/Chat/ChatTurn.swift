@@ -34,6 +34,13 @@ final class ChatTurn: ResilientUpstreamDelegate {
     /// The request's own fallback models, replacing the catalog's for this turn.
     private let fallbacks: [String]?
     private let storage: TurnStorage?
+    /// Who pays: usage is billed to them, and their key's stream slot is held until the end.
+    private let caller: Caller
+    private let admission: Admission
+    private var request: ChatRequest?
+    /// Text events of attempts abandoned midway (restarted elsewhere): generated, so billed.
+    private var discardedTokens = 0
+    private var billed = false
     private let cancelOnDisconnect: Bool
     private let context: RequestContext?
     private var upstream: ResilientUpstream?
@@ -55,8 +62,10 @@ final class ChatTurn: ResilientUpstreamDelegate {
     private var headerHoldTimer: TimerID?
 
     init(service: ChatService, responder: HTTPResponder, wire: ClientWire, route: RoutedModel, fallbacks: [String]? = nil,
-         storage: TurnStorage?, cancelOnDisconnect: Bool) {
+         storage: TurnStorage?, caller: Caller, admission: Admission, cancelOnDisconnect: Bool) {
         self.service = service
+        self.caller = caller
+        self.admission = admission
         self.responder = responder
         self.wire = wire
         self.route = route
@@ -72,6 +81,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
 
     /// Starts the upstream call for `request` (its messages are the whole history).
     func start(_ request: ChatRequest) {
+        self.request = request
         responder.onClientGone = { [unowned self] in self.clientDidLeave() }
         responder.onWritabilityChanged = { [unowned self] writable in
             if writable { self.upstream?.resume() } else { self.upstream?.pause() }
@@ -192,6 +202,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
     func upstreamWillRestart(after error: ProviderError, on next: RoutedModel) {
         // Nothing of the failed answer is kept: the client is told, and the stored text starts over.
         answer = ""
+        discardedTokens += tokens
         tokens = 0
         usage = nil
         finish = nil
@@ -255,6 +266,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
     }
 
     private func fail(_ error: ProviderError) {
+        bill()
         context?.error = error.apiType
         // Once response bytes are out (or nobody is listening), the error travels as a frame.
         guard wire.isStreaming, !headersSent, !clientGone, !ended else {
@@ -274,6 +286,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
     /// Stores the answer, then sends the closing frame (done or error) and ends the response.
     private func complete(status: MessageStatus, error: ProviderError?) {
         guard !ended else { return }
+        bill()
         ended = true
         cancelTimers()
         context?.ttftMs = firstTokenAt.map { Double($0 - startedAt) / 1e6 }
@@ -331,6 +344,41 @@ final class ChatTurn: ResilientUpstreamDelegate {
             }
             next()
         }
+    }
+
+    /// What the answer used, however it ended (finished, cancelled, disconnected, failed midway):
+    /// the provider's counts where it sent them, else counted here and flagged as estimated.
+    /// Into the ledger, the key's token and budget windows, and the deployment's tokens.
+    private func bill() {
+        guard !billed else { return }
+        billed = true
+        let generated = upstreamAccepted || tokens > 0 || discardedTokens > 0
+        var estimated = false
+        let prompt: Int64
+        if let p = usage?.promptTokens {
+            prompt = Int64(p)
+        } else if generated, let request {
+            prompt = Int64(InputTokenEstimate.count(request, kind: route.deployment.kind))
+            estimated = true
+        } else {
+            prompt = 0
+        }
+        var completion: Int64
+        if let c = usage?.completionTokens {
+            completion = Int64(c)
+        } else {
+            completion = Int64(tokens)
+            if generated { estimated = true }
+        }
+        if discardedTokens > 0 {
+            completion += Int64(discardedTokens)
+            estimated = true
+        }
+        let cost = USD.costPico(prompt: prompt, completion: completion, price: route.deployment.price)
+        service.usageLedger.record(TurnUsage(owner: caller.owner, model: route.name, deployment: route.deployment.id,
+                                             promptTokens: prompt, completionTokens: completion, costPico: cost, estimated: estimated))
+        service.keyLimiter.finished(admission, key: caller.key, tokens: prompt + completion, costPico: cost)
+        service.deploymentLimits.charge(route.deployment, tokens: prompt + completion)
     }
 
     private func cancelPing() {

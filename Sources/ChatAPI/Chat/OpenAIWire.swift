@@ -127,6 +127,7 @@ struct OpenAIWire: ClientWire {
         switch status {
         case 400, 404, 413, 415: return "invalid_request_error"
         case 401: return "authentication_error"
+        case 403: return "permission_error"
         case 429: return "rate_limit_error"
         case 503: return "service_unavailable_error"
         default: return "api_error"

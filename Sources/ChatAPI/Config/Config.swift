@@ -33,6 +33,8 @@ public struct Config: Sendable {
     public var dataDir = "./.chatrelay"
     public var dbPool = 4
     public var apiKeys: [String] = []
+    /// `CHAT_ADMIN_KEYS`: bearer keys of the admin API (/admin/v1); empty: the admin API is off.
+    public var adminKeys: [String] = []
     public var corsOrigins: [String] = []
     /// Bearer token /metrics requires; nil: /metrics is open (keep it on a private network then).
     public var metricsToken: String?

@@ -9,10 +9,13 @@ public enum ConfigLoader {
     usage: chatrelay [--host H] [--port P] [--workers N] [--data-dir DIR] [--database-url URL]
                      [--log-level L] [--log-format json|text] [--models-file FILE]
            chatrelay --check-models [FILE]   validate the model catalog and exit (0 when it loads)
+           chatrelay keys create|list|revoke|rotate ...   manage API keys in the database (chatrelay keys --help)
     Every setting is also an environment variable; see the README's configuration table.
-    Secrets (CHAT_API_KEYS, CHAT_METRICS_TOKEN, provider keys) are set only in the environment or .env,
-    never as flags, so they do not show in the process list. CHAT_METRICS_TOKEN, when set, is the
-    bearer token GET /metrics requires (visible ASCII, no spaces, 16 to 512 characters).
+    Secrets (CHAT_API_KEYS, CHAT_ADMIN_KEYS, CHAT_METRICS_TOKEN, provider keys) are set only in the
+    environment or .env, never as flags, so they do not show in the process list. CHAT_METRICS_TOKEN,
+    when set, is the bearer token GET /metrics requires (visible ASCII, no spaces, 16 to 512 characters).
+    CHAT_ADMIN_KEYS (comma-separated, each 16 to 512 visible ASCII characters) turns on the admin API
+    (/admin/v1/keys); unset, it answers 404.
     """
 
     /// Flags and the variables they stand for.
@@ -110,6 +113,16 @@ public enum ConfigLoader {
         if let d = str("CHAT_DATA_DIR") { c.dataDir = d }
         if let n = try int("CHAT_DB_POOL", 1...256) { c.dbPool = n }
         c.apiKeys = list("CHAT_API_KEYS")
+        c.adminKeys = list("CHAT_ADMIN_KEYS")
+        for k in c.adminKeys {
+            // An admin key mints client keys: long enough not to be guessed, and never also a client key.
+            guard (16...512).contains(k.utf8.count), k.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw ConfigError(setting: "CHAT_ADMIN_KEYS", value: "…", allowed: "keys of 16 to 512 visible ASCII characters without spaces")
+            }
+            if c.apiKeys.contains(k) {
+                throw ConfigError(setting: "CHAT_ADMIN_KEYS", value: "…", allowed: "keys that are not also in CHAT_API_KEYS")
+            }
+        }
         c.corsOrigins = list("CORS_ORIGINS")
         if let t = str("CHAT_METRICS_TOKEN") {
             // It travels in an Authorization header: visible ASCII only; long enough not to be guessed.

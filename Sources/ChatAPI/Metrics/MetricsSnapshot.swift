@@ -12,6 +12,7 @@ struct MetricsSnapshot: Sendable {
     var poolWait: HistogramFamily
     var gauges: MetricsGauges
     var resilience = ResilienceCounts()
+    var usage = UsageCounts()
     /// Workers whose numbers are in here.
     var workersReporting = 1
 
@@ -24,6 +25,7 @@ struct MetricsSnapshot: Sendable {
         poolWait.merge(o.poolWait)
         gauges.add(o.gauges)
         resilience.merge(o.resilience)
+        usage.merge(o.usage)
         workersReporting += o.workersReporting
     }
 }

@@ -105,6 +105,23 @@ struct PrometheusText {
         sample("chatrelay_hedges_total", [("result", "won")], r.hedgesWon)
         family("chatrelay_midstream_restarts_total", "counter", "Answers restarted on another deployment after a mid-stream failure.")
         sample("chatrelay_midstream_restarts_total", [], r.restarts)
+        let u = s.usage
+        let models = u.byModel.keys.sorted()
+        family("chatrelay_usage_requests_total", "counter", "Answers billed per public model (finished, cancelled or failed alike).")
+        for m in models { sample("chatrelay_usage_requests_total", [("model", m)], u.byModel[m]?.requests ?? 0) }
+        family("chatrelay_usage_tokens_total", "counter", "Tokens billed per public model: the provider's counts, else the gateway's estimate.")
+        for m in models {
+            sample("chatrelay_usage_tokens_total", [("model", m), ("type", "prompt")], u.byModel[m]?.promptTokens ?? 0)
+            sample("chatrelay_usage_tokens_total", [("model", m), ("type", "completion")], u.byModel[m]?.completionTokens ?? 0)
+        }
+        family("chatrelay_usage_cost_usd_total", "counter", "Cost billed per public model in USD, from the catalog's prices.")
+        for m in models { sampleText("chatrelay_usage_cost_usd_total", [("model", m)], USD.format(Int64(clamping: u.byModel[m]?.costPico ?? 0))) }
+        family("chatrelay_usage_estimated_total", "counter", "Answers whose tokens were counted by the gateway (the provider sent no usage).")
+        for m in models { sample("chatrelay_usage_estimated_total", [("model", m)], u.byModel[m]?.estimated ?? 0) }
+        family("chatrelay_rate_limited_total", "counter", "Requests refused by a key's limit (requests, tokens, budget, streams).")
+        for k in ["requests", "tokens", "budget", "streams"] { sample("chatrelay_rate_limited_total", [("limit", k)], u.refused[k] ?? 0) }
+        family("chatrelay_usage_rows_dropped_total", "counter", "Usage ledger rows dropped because too many waited for the database.")
+        sample("chatrelay_usage_rows_dropped_total", [], u.ledgerRowsDropped)
         family("chatrelay_breaker_state", "gauge", "Circuit breaker per deployment: 0 closed, 1 open, 2 half-open.")
         for b in p.breakers { sample("chatrelay_breaker_state", [("deployment", b.deployment)], b.state) }
         family("chatrelay_deployment_streams_in_flight", "gauge", "Upstream streams in flight per deployment, all workers.")

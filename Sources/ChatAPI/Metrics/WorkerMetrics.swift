@@ -6,15 +6,19 @@ final class WorkerMetrics {
     let routePatterns: [String]
     let upstream: UpstreamMetrics
     let resilience: ResilienceMetrics
+    /// Tokens, cost and refusals, read at scrape time from the usage ledger and the limits.
+    let usage: () -> UsageCounts
     private var requests: RequestCounters
     private var requestDurations: HistogramFamily
     private var poolWait = HistogramFamily(labelCount: 1)
 
     /// `routePatterns`: the router's patterns; one more row counts requests no route matched.
-    init(routePatterns: [String], upstream: UpstreamMetrics, resilience: ResilienceMetrics) {
+    init(routePatterns: [String], upstream: UpstreamMetrics, resilience: ResilienceMetrics,
+         usage: @escaping () -> UsageCounts = { UsageCounts() }) {
         self.routePatterns = routePatterns
         self.upstream = upstream
         self.resilience = resilience
+        self.usage = usage
         requests = RequestCounters(routeCount: routePatterns.count + 1)
         requestDurations = HistogramFamily(labelCount: routePatterns.count + 1)
     }
@@ -36,6 +40,7 @@ final class WorkerMetrics {
         MetricsSnapshot(routePatterns: routePatterns, requests: requests.entries, requestDurations: requestDurations,
                         upstreamOutcomes: upstream.outcomes, timeToFirstToken: upstream.timeToFirstToken,
                         tokensRelayed: upstream.tokensRelayed, poolWait: poolWait,
-                        gauges: g, resilience: resilience.counts)
+                        gauges: g, resilience: resilience.counts,
+                        usage: usage())
     }
 }

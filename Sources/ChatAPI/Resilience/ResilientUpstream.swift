@@ -62,7 +62,7 @@ final class ResilientUpstream: UpstreamStream {
     /// Starts the first attempt, on the deployment the plan picks by weight, load and breaker; when
     /// none can take it the turn ends at once with the error.
     func start() {
-        guard let first = plan.next(nowMs: nowMs, excluding: [], random: { service.nextRandom() }) else {
+        guard let first = plan.next(nowMs: nowMs, excluding: [], hasRoom: { [unowned self] in self.hasRoom($0) }, random: { service.nextRandom() }) else {
             giveUp()
             return
         }
@@ -112,7 +112,7 @@ final class ResilientUpstream: UpstreamStream {
             }
             // Not admitted: it counts as tried, and the plan moves on.
             plan.noteAttempt(r)
-            let next = plan.next(nowMs: nowMs, excluding: Set(running.map(\.route.deployment.id)), random: { service.nextRandom() })
+            let next = plan.next(nowMs: nowMs, excluding: Set(running.map(\.route.deployment.id)), hasRoom: { [unowned self] in self.hasRoom($0) }, random: { service.nextRandom() })
             candidate = next?.route
             if next?.isFallback == true { service.resilienceMetrics.fallback() }
         }
@@ -122,6 +122,7 @@ final class ResilientUpstream: UpstreamStream {
 
     private func begin(_ r: RoutedModel, hedge: Bool, trial: Bool) {
         plan.noteAttempt(r)
+        service.deploymentLimits.started(r.deployment)
         let attempt = Attempt(owner: self, route: r, hedge: hedge, trial: trial)
         running.append(attempt)
         attemptsStarted += 1
@@ -146,7 +147,7 @@ final class ResilientUpstream: UpstreamStream {
             guard !self.ended, self.committed == nil, self.running.count == 1 else { return }
             let busy = Set(self.running.map(\.route.deployment.id))
             guard self.attempts.count + self.running.count < self.plan.policy.maxAttempts,
-                  let next = self.plan.next(nowMs: self.nowMs, excluding: busy, random: { self.service.nextRandom() }),
+                  let next = self.plan.next(nowMs: self.nowMs, excluding: busy, hasRoom: { [unowned self] in self.hasRoom($0) }, random: { self.service.nextRandom() }),
                   !next.isRetry else { return }
             self.service.resilienceMetrics.hedgeStarted()
             self.launch(next.route, hedge: true)
@@ -155,12 +156,26 @@ final class ResilientUpstream: UpstreamStream {
 
     /// The turn's last resort: no attempt can start. The error is the last failure's, or why
     /// nothing could be tried.
+    /// A deployment at its own rpm/tpm is passed over; noted, so a turn that finds every one of
+    /// them full is refused as rate limited (429), not as an outage.
+    private func hasRoom(_ d: Deployment) -> Bool {
+        if d.rpm == nil && d.tpm == nil { return true }
+        let room = service.deploymentLimits.hasRoom(d)
+        if !room { skippedForLimit = true }
+        return room
+    }
+
+    private var skippedForLimit = false
+
     private func giveUp() {
         guard !ended else { return }
         ended = true
         cancelTimers()
-        let e = lastError ?? ProviderError(.overloaded, "no deployment of model '\(route.name)' can take a request now (circuit open or at max_concurrent)",
-                                           upstreamStatus: nil)
+        let e = lastError ?? (skippedForLimit
+            ? ProviderError(.rateLimited, "every deployment of model '\(route.name)' is at its requests or tokens per minute; try again shortly",
+                            upstreamStatus: nil, retryAfter: 1)
+            : ProviderError(.overloaded, "no deployment of model '\(route.name)' can take a request now (circuit open or at max_concurrent)",
+                            upstreamStatus: nil))
         let d = delegate
         delegate = nil
         d?.upstreamDidEnd(e)
@@ -225,7 +240,7 @@ final class ResilientUpstream: UpstreamStream {
             committed = nil
             // After the first token nothing is spliced: restart from scratch if the model asks, else end.
             if restartMidstream, attempts.count < plan.policy.maxAttempts,
-               let next = plan.next(nowMs: nowMs, excluding: [], random: { service.nextRandom() }) {
+               let next = plan.next(nowMs: nowMs, excluding: [], hasRoom: { [unowned self] in self.hasRoom($0) }, random: { service.nextRandom() }) {
                 if next.isFallback { service.resilienceMetrics.fallback() }
                 service.resilienceMetrics.restarted()
                 route = next.route
@@ -240,7 +255,7 @@ final class ResilientUpstream: UpstreamStream {
         if !running.isEmpty { return }
         guard RetryClassifier.isRetryable(error) else { end(with: error); return }
         guard attempts.count < plan.policy.maxAttempts, elapsedMs < plan.policy.budgetMs,
-              let next = plan.next(nowMs: nowMs, excluding: [], random: { service.nextRandom() }) else {
+              let next = plan.next(nowMs: nowMs, excluding: [], hasRoom: { [unowned self] in self.hasRoom($0) }, random: { service.nextRandom() }) else {
             end(with: error)
             return
         }

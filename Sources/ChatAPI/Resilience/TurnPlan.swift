@@ -46,22 +46,24 @@ struct TurnPlan {
 
     /// The next route: a deployment of the current model not yet tried (no wait), else one with
     /// retries left (after a backoff: `isRetry`), else the next fallback model. `excluding` leaves
-    /// out deployments already running for this turn (hedging).
-    mutating func next(nowMs: Int64, excluding running: Set<String>, random: () -> UInt64) -> (route: RoutedModel, isRetry: Bool, isFallback: Bool)? {
+    /// out deployments already running for this turn (hedging); `hasRoom` those at their own
+    /// request or token limit.
+    mutating func next(nowMs: Int64, excluding running: Set<String>, hasRoom: (Deployment) -> Bool = { _ in true },
+                       random: () -> UInt64) -> (route: RoutedModel, isRetry: Bool, isFallback: Bool)? {
         while let entry = current {
             let ds = entry.model.deployments
             let plan = self
             let current = index
             let tried = { (d: Deployment) in plan.count(entry: current, d.id) }
             if let d = DeploymentChooser.choose(ds, nowMs: nowMs, ordered: entry.model.resilience.ordered,
-                                                excluded: { running.contains($0.id) || tried($0) > 0 }, random: random),
+                                                excluded: { running.contains($0.id) || tried($0) > 0 || !hasRoom($0) }, random: random),
                let r = ModelCatalog.routed(entry.name, entry: entry.model, deployment: d) {
                 let firstOfEntry = !ds.contains { tried($0) > 0 }
                 return (r, false, index > 0 && firstOfEntry)
             }
             let retries = policy.retriesPerDeployment
             if let d = DeploymentChooser.choose(ds, nowMs: nowMs, ordered: entry.model.resilience.ordered,
-                                                excluded: { running.contains($0.id) || tried($0) > retries }, random: random),
+                                                excluded: { running.contains($0.id) || tried($0) > retries || !hasRoom($0) }, random: random),
                let r = ModelCatalog.routed(entry.name, entry: entry.model, deployment: d) {
                 return (r, true, false)
             }

@@ -14,8 +14,7 @@ extension ChatService {
     static let anthropicVersions: Set<String> = ["2023-06-01", "2026-10-21"]
 
     func anthropicMessages(_ req: HTTPRequest, _ r: HTTPResponder) {
-        guard let preamble = anthropicPreamble(req, r) else { return }
-        let owner = preamble.owner
+        guard let preamble = anthropicPreamble(req, r, retry: { [self] in anthropicMessages(req, r) }) else { return }
         let body: AnthropicMessagesBody
         do { body = try AnthropicMessagesBody(preamble.body, defaultModel: defaultModel) } catch {
             return r.respond(error, shape: .anthropic)
@@ -27,7 +26,7 @@ extension ChatService {
         case .success(let rt): route = rt
         }
         if let e = checkFallbacks(body.fallbacks) { return respond(e, through: wire, r) }
-        startTurn(req, r, owner: owner, wire: wire, route: route, request: body.request, fallbacks: body.fallbacks,
+        startTurn(req, r, caller: preamble.caller, wire: wire, route: route, request: body.request, fallbacks: body.fallbacks,
                   system: body.request.system, userText: body.lastUserText, shape: .anthropic,
                   badConversationMessage: "must be a conversation id or 'new'")
     }
@@ -35,7 +34,7 @@ extension ChatService {
     /// `{"input_tokens": N}`: an estimate made here, for every provider (InputTokenEstimate), so
     /// counting costs no upstream call. The model must still be one this gateway serves.
     func anthropicCountTokens(_ req: HTTPRequest, _ r: HTTPResponder) {
-        guard let json = anthropicPreamble(req, r)?.body else { return }
+        guard let json = anthropicPreamble(req, r, retry: { [self] in anthropicCountTokens(req, r) })?.body else { return }
         let body: AnthropicMessagesBody
         do { body = try AnthropicMessagesBody(json, defaultModel: defaultModel, requireMaxTokens: false) } catch {
             return r.respond(error, shape: .anthropic)
@@ -57,10 +56,11 @@ extension ChatService {
 
     /// What both routes check first: the key, the version header and a JSON body. Nil when an
     /// error has been answered already.
-    private func anthropicPreamble(_ req: HTTPRequest, _ r: HTTPResponder) -> (owner: String, body: JSONValue)? {
+    private func anthropicPreamble(_ req: HTTPRequest, _ r: HTTPResponder, retry: @escaping () -> Void) -> (caller: Caller, body: JSONValue)? {
         // Anthropic's SDKs read `request-id` into their responses' and errors' `_request_id`.
-        if let id = (r.context as? RequestContext)?.requestID { r.extraHeaders.add("request-id", id) }
-        guard let owner = authorize(req, r, shape: .anthropic) else { return nil }
+        // (Once: a route run again after a key refresh comes through here twice.)
+        if let id = (r.context as? RequestContext)?.requestID, r.extraHeaders["request-id"] == nil { r.extraHeaders.add("request-id", id) }
+        guard let caller = authorize(req, r, shape: .anthropic, retry: retry) else { return nil }
         if let version = req.head.headers["anthropic-version"]?.trimmingSpaces, !ChatService.anthropicVersions.contains(version) {
             // As Anthropic answers an unknown version: a newer one could mean shapes this gateway does not speak.
             r.respond(ClientError.invalid("'\(version)' is not a supported version (use 2023-06-01 or 2026-10-21)", param: "anthropic-version"),
@@ -68,7 +68,7 @@ extension ChatService {
             return nil
         }
         guard let json = jsonBody(req, r, shape: .anthropic) else { return nil }
-        return (owner, json)
+        return (caller, json)
     }
 
     private func respond(_ e: ProviderError, through wire: AnthropicWire, _ r: HTTPResponder) {

@@ -34,7 +34,7 @@ extension ChatService {
     }
 
     func chat(_ req: HTTPRequest, _ r: HTTPResponder) {
-        guard let owner = authorize(req, r), let json = jsonBody(req, r) else { return }
+        guard let caller = authorize(req, r, retry: { [self] in chat(req, r) }), let json = jsonBody(req, r) else { return }
         let body: NativeChatBody
         do { body = try NativeChatBody(json, defaultModel: defaultModel) } catch {
             r.respond(error)
@@ -47,6 +47,13 @@ extension ChatService {
         }
         if let e = checkFallbacks(body.fallbacks) { return r.respond(e) }
         guard pool.isHealthy else { return databaseUnavailable(r) }
+        admit(caller, r, shape: .native, model: route, fallbacks: body.fallbacks) { [self] admission in
+            begin(body, route: route, caller: caller, admission: admission, r)
+        }
+    }
+
+    private func begin(_ body: NativeChatBody, route: RoutedModel, caller: Caller, admission: Admission, _ r: HTTPResponder) {
+        let owner = caller.owner
         // The user message is stored (committed, visible) before the upstream call starts; it is
         // durable with the answer (see ChatStore.beginTurn).
         let databaseStartedAt = monotonicNanos()
@@ -56,13 +63,16 @@ extension ChatService {
             (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
             switch result {
             case .failure(.notFound):
+                keyLimiter.finished(admission, key: nil, tokens: 0, costPico: 0)
                 r.respondError(status: 404, type: "not_found", message: "conversation not found", param: "conversation_id")
             case .failure(let e):
+                keyLimiter.finished(admission, key: nil, tokens: 0, costPico: 0)
                 logger.error("could not store the turn", [("error", .string(e.description))])
                 databaseUnavailable(r)
             case .success(let start):
                 guard r.isClientConnected else {
                     // The client left while we stored: nothing to stream to; the turn is closed as cancelled.
+                    keyLimiter.finished(admission, key: nil, tokens: 0, costPico: 0)
                     store.finalizeAssistantMessage(owner: owner, id: start.assistantMessageID, text: "", status: .cancelled,
                                                    finishReason: nil, usage: nil, ttftMs: nil, latencyMs: nil, error: nil, turn: start) { _ in }
                     return
@@ -71,8 +81,8 @@ extension ChatService {
                 let request = ChatRequest(model: route.model, system: system, messages: ChatService.history(start.history),
                                           maxTokens: body.maxTokens, temperature: body.temperature)
                 let turn = ChatTurn(service: self, responder: r, wire: NativeWire(), route: route, fallbacks: body.fallbacks,
-                                    storage: TurnStorage(store: store, owner: owner, start: start),
-                                    cancelOnDisconnect: config.onDisconnect == .cancel)
+                                    storage: TurnStorage(store: store, owner: owner, start: start), caller: caller,
+                                    admission: admission, cancelOnDisconnect: config.onDisconnect == .cancel)
                 track(turn)
                 turn.start(request)
             }

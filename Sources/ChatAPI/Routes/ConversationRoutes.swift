@@ -5,7 +5,7 @@ import Storage
 /// GET/DELETE of stored conversations, always scoped to the caller's key.
 extension ChatService {
     func listConversations(_ req: HTTPRequest, _ r: HTTPResponder) {
-        guard let owner = authorize(req, r) else { return }
+        guard let owner = authorize(req, r, retry: { [self] in listConversations(req, r) })?.owner else { return }
         var limit = 20
         var cursor: String?
         for item in (req.head.query ?? "").split(separator: "&") {
@@ -50,7 +50,7 @@ extension ChatService {
     }
 
     func getConversation(_ req: HTTPRequest, _ id: String, _ r: HTTPResponder) {
-        guard let owner = authorize(req, r) else { return }
+        guard let owner = authorize(req, r, retry: { [self] in getConversation(req, id, r) })?.owner else { return }
         guard isValidUUID(id) else { return notFound(r) }
         store.getConversation(owner: owner, id: id) { [self] result in
             switch result {
@@ -97,7 +97,7 @@ extension ChatService {
     }
 
     func deleteConversation(_ req: HTTPRequest, _ id: String, _ r: HTTPResponder) {
-        guard let owner = authorize(req, r) else { return }
+        guard let owner = authorize(req, r, retry: { [self] in deleteConversation(req, id, r) })?.owner else { return }
         guard isValidUUID(id) else { return notFound(r) }
         store.deleteConversation(owner: owner, id: id) { [self] result in
             switch result {

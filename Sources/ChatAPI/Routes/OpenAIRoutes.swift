@@ -99,7 +99,7 @@ extension ChatService {
     }
 
     func openAIChat(_ req: HTTPRequest, _ r: HTTPResponder) {
-        guard let owner = authorize(req, r, shape: .openAI), let json = jsonBody(req, r, shape: .openAI) else { return }
+        guard let caller = authorize(req, r, shape: .openAI, retry: { [self] in openAIChat(req, r) }), let json = jsonBody(req, r, shape: .openAI) else { return }
         let body: OpenAIChatBody
         do { body = try OpenAIChatBody(json, defaultModel: defaultModel) } catch {
             return r.respond(error, shape: .openAI)
@@ -118,13 +118,13 @@ extension ChatService {
         let wire = OpenAIWire(stream: body.stream, includeUsage: body.includeUsage, model: body.request.model,
                               created: wallClockMillis() / 1000)
         // Stored, the system/developer messages become the conversation's system prompt.
-        startTurn(req, r, owner: owner, wire: wire, route: route, request: body.request, fallbacks: body.fallbacks,
+        startTurn(req, r, caller: caller, wire: wire, route: route, request: body.request, fallbacks: body.fallbacks,
                   system: OpenAIChatBody.systemPrompt(body.request), userText: body.lastUserText, shape: .openAI,
                   badConversationMessage: "X-Conversation-Id must be a conversation id or 'new'")
     }
 
     func openAIModels(_ req: HTTPRequest, _ r: HTTPResponder) {
-        guard authorize(req, r, shape: .openAI) != nil else { return }
+        guard authorize(req, r, shape: .openAI, retry: { [self] in openAIModels(req, r) }) != nil else { return }
         let created = wallClockMillis() / 1000
         var w = JSONWriter()
         w.beginObject()

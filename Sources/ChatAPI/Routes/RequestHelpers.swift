@@ -1,6 +1,7 @@
 import HTTP
 import JSONCore
 import Providers
+import Storage
 
 /// A client error before any work: `invalid_request` naming the field at fault.
 /// Which error body a surface speaks: api.md's, OpenAI's or Anthropic's.
@@ -48,22 +49,42 @@ extension HTTPResponder {
 }
 
 extension ChatService {
-    /// The owner of the request's key, or a 401 already sent. The key comes from
-    /// `Authorization: Bearer`, or else from `x-api-key` (how Anthropic's older SDKs and many tools
-    /// send it); when both are sent, `Authorization` decides.
-    func authorize(_ req: HTTPRequest, _ r: HTTPResponder, shape: ErrorShape = .native) -> String? {
+    /// The caller behind the request's key, or nil when the request has been dealt with: a 401
+    /// sent, or (for a key this worker has not seen yet) `retry` scheduled to run the route again
+    /// after the key list has been refreshed, once. The key comes from `Authorization: Bearer`,
+    /// or else from `x-api-key` (how Anthropic's older SDKs and many tools send it); when both
+    /// are sent, `Authorization` decides.
+    func authorize(_ req: HTTPRequest, _ r: HTTPResponder, shape: ErrorShape = .native, retry: @escaping () -> Void) -> Caller? {
         let authorization = req.head.headers["Authorization"]
         let apiKey = req.head.headers["x-api-key"]
-        let owner = authorization != nil ? keys.owner(forAuthorization: authorization) : apiKey.flatMap { keys.owner(forKey: $0) }
-        guard let owner else {
-            var h = HTTPHeaders()
-            h.add("WWW-Authenticate", "Bearer")
+        guard let secret = APIKeys.presentedSecret(authorization: authorization, apiKey: apiKey) else {
             let msg = authorization == nil && apiKey == nil ? "missing Authorization: Bearer <key> (or x-api-key)" : "invalid API key"
-            r.respond(ClientError(status: 401, type: "unauthorized", message: msg, param: nil), shape: shape, headers: h)
+            refuseKey(msg, r, shape)
             return nil
         }
-        (r.context as? RequestContext)?.owner = owner
-        return owner
+        let digest = APIKeys.sha256(secret)
+        let caller: Caller
+        if keys.contains(digest: digest) {
+            caller = Caller(owner: APIKeys.hex(digest), key: nil)
+        } else if let record = keyDirectory.lookup(hash: APIKeys.hex(digest)) {
+            guard !record.isRevoked else { refuseKey("this API key has been revoked", r, shape); return nil }
+            caller = Caller(owner: KeyStore.owner(ofKeyID: record.id), key: record)
+        } else if !keyDirectory.isCurrent(since: r.startedAt) {
+            // Perhaps created a moment ago on another instance: look once more before refusing.
+            keyDirectory.afterNextRefresh { if r.isClientConnected { retry() } }
+            return nil
+        } else {
+            refuseKey("invalid API key", r, shape)
+            return nil
+        }
+        (r.context as? RequestContext)?.owner = caller.owner
+        return caller
+    }
+
+    private func refuseKey(_ message: String, _ r: HTTPResponder, _ shape: ErrorShape) {
+        var h = HTTPHeaders()
+        h.add("WWW-Authenticate", "Bearer")
+        r.respond(ClientError(status: 401, type: "unauthorized", message: message, param: nil), shape: shape, headers: h)
     }
 
     /// The request body as a JSON object, or a clear 400/415 already sent.

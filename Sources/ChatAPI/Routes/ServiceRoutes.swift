@@ -46,7 +46,7 @@ extension ChatService {
     }
 
     func models(_ req: HTTPRequest, _ r: HTTPResponder) {
-        guard authorize(req, r) != nil else { return }
+        guard authorize(req, r, retry: { [self] in models(req, r) }) != nil else { return }
         let list = listedModels
         var w = JSONWriter()
         w.beginObject()

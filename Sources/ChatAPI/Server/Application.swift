@@ -12,6 +12,8 @@ public enum Application {
 
     /// Runs the server; returns the process exit code.
     public static func main(arguments: [String]) -> Int32 {
+        // `chatrelay keys ...` is a short command, not a server: Ctrl-C must still stop it.
+        if arguments.first == "keys" { return KeysCommand.run(Array(arguments.dropFirst())) }
         // Before any thread exists (ours or curl's resolver), so only the signalfd sees SIGTERM.
         ProcessSignals.blockTermination()
         if arguments.contains("--help") || arguments.contains("-h") {

@@ -55,7 +55,10 @@ public final class Worker {
     private var drainTimer: TimerID?
     /// Created on first use, after the routes exist (their patterns are its labels).
     lazy var metrics = WorkerMetrics(routePatterns: router.patterns, upstream: service.upstreamMetrics,
-                                     resilience: service.resilienceMetrics)
+                                     resilience: service.resilienceMetrics, usage: { [unowned service] in
+                                         UsageCounts(byModel: service.usageLedger.byModel, refused: service.limitMetrics.refused,
+                                                     ledgerRowsDropped: service.usageLedger.droppedRows)
+                                     })
     let metricsCollection: MetricsCollection
 
     public init(index: Int, shared: SharedState, listeningFD: Int32) throws(SystemError) {
@@ -88,6 +91,7 @@ public final class Worker {
             if healthy { self.startAccepting() }
         }
         pool.start()
+        service.keyDirectory.start()
         // Connections queue in the listen backlog until the pool is up (a few ms on a local
         // socket), so the first requests are not refused for a database that is only connecting.
         // A database that stays away does not keep the worker deaf: health then reports it.
@@ -150,11 +154,15 @@ public final class Worker {
         router.add(.get, "/api/v1/conversations/{id}") { req, p, r in s.getConversation(req, p["id"] ?? "", r) }
         router.add(.delete, "/api/v1/conversations/{id}") { req, p, r in s.deleteConversation(req, p["id"] ?? "", r) }
         router.add(.get, "/api/v1/models") { req, _, r in s.models(req, r) }
+        router.add(.get, "/api/v1/usage") { req, _, r in s.usage(req, r) }
+        let usageAdmin = AdminKeysAPI(admins: APIKeys(keys: shared.config.adminKeys), service: s)
+        router.add(.get, "/admin/v1/usage") { req, _, r in usageAdmin.guarded(req, r) { s.adminUsage(req, r) } }
         router.add(.post, "/v1/chat/completions") { req, _, r in s.openAIChat(req, r) }
         router.add(.get, "/v1/models") { req, _, r in s.openAIModels(req, r) }
         router.add(.post, "/v1/messages") { req, _, r in s.anthropicMessages(req, r) }
         router.add(.post, "/v1/messages/count_tokens") { req, _, r in s.anthropicCountTokens(req, r) }
         installMetricsRoute()
+        installAdminRoutes()
         let cors = self.cors
         router.preflight = { req, r in cors.isEnabled && cors.handlePreflight(req, r) }
     }
@@ -235,8 +243,26 @@ public final class Worker {
         // The listener and any probe connections made during the drain.
         server.closeAll()
         multi.close()
-        pool.close()
-        loop.stop()
+        service.keyDirectory.stop()
+        // Usage and charges not yet written, and stream slots held, go to the database before
+        // its connections close (bounded: a database that is away does not hold the exit).
+        let s = service
+        var waiting = 3
+        let done = { [unowned self] in
+            waiting -= 1
+            guard waiting == 0 else { return }
+            self.pool.close()
+            self.loop.stop()
+        }
+        s.usageLedger.flush(done)
+        s.limitWindows.flush { s.limitWindows.stop(); done() }
+        s.streamSlots.releaseAll(done)
+        loop.schedule(afterSeconds: 2) { [unowned self] in
+            guard waiting > 0 else { return }
+            waiting = 0
+            self.pool.close()
+            self.loop.stop()
+        }
     }
 
     private var finished = false

@@ -38,6 +38,10 @@ public struct Deployment: Sendable {
     public var model: String?
     public var weight: Int
     public var maxConcurrent: Int?
+    /// Requests and tokens per minute the provider allows this deployment, across every instance
+    /// (a deployment at its limit is skipped like one whose breaker is open).
+    public var rpm: Int?
+    public var tpm: Int?
     public var timeouts: DeploymentTimeouts
     /// Sent with every request to this deployment, after the auth header.
     public var headers: [(String, String)]

@@ -1,0 +1,27 @@
+/// Requests refused by a key's limits, per limit; counted on the loop thread, merged at scrape.
+final class LimitMetrics {
+    private(set) var refused: [String: UInt64] = [:]
+
+    func refused(_ kind: LimitRefusal.Kind) { refused[kind.rawValue, default: 0] &+= 1 }
+}
+
+/// Tokens, cost and refusals as sent between workers for /metrics.
+struct UsageCounts: Sendable {
+    var byModel: [String: UsageLedger.ModelTotals] = [:]
+    var refused: [String: UInt64] = [:]
+    var ledgerRowsDropped: UInt64 = 0
+
+    mutating func merge(_ o: UsageCounts) {
+        for (m, t) in o.byModel {
+            var mine = byModel[m] ?? UsageLedger.ModelTotals()
+            mine.requests &+= t.requests
+            mine.promptTokens &+= t.promptTokens
+            mine.completionTokens &+= t.completionTokens
+            mine.costPico &+= t.costPico
+            mine.estimated &+= t.estimated
+            byModel[m] = mine
+        }
+        for (k, v) in o.refused { refused[k, default: 0] &+= v }
+        ledgerRowsDropped &+= o.ledgerRowsDropped
+    }
+}
