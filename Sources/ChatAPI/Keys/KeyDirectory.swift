@@ -5,9 +5,39 @@ import Storage
 /// key with its limits (nil for keys from CHAT_API_KEYS, which have none).
 struct Caller {
     let owner: String
-    let key: KeyRecord?
+    let key: DirectoryKey?
 
-    var limits: KeyLimits? { key?.limits }
+    var limits: KeyLimits? { key?.record.limits }
+}
+
+/// A database key as a worker holds it: the record, and what its limits need on every request
+/// worked out once (subjects, the budget in picodollars, the limit windows once looked up).
+final class DirectoryKey {
+    let record: KeyRecord
+    let budgetPico: Int64?
+    let rpmSubject: String
+    let tpmSubject: String
+    let usdSubject: String
+    let streamsSubject: String
+    /// `RateLimit-Policy`, fixed for the key (nil without rpm or tpm).
+    let policyHeader: String?
+    var rpm: LimitWindow?
+    var tpm: LimitWindow?
+    var usd: LimitWindow?
+
+    init(_ record: KeyRecord) {
+        self.record = record
+        let l = record.limits
+        budgetPico = l.budgetPeriod == nil ? nil : l.budgetUSD.flatMap(USD.pico)
+        rpmSubject = "k:\(record.id):rpm"
+        tpmSubject = "k:\(record.id):tpm"
+        usdSubject = "k:\(record.id):usd"
+        streamsSubject = "k:\(record.id):streams"
+        var policies: [String] = []
+        if let r = l.rpm { policies.append("\"requests\";q=\(r);w=60") }
+        if let t = l.tpm { policies.append("\"tokens\";q=\(t);w=60") }
+        policyHeader = policies.isEmpty ? nil : policies.joined(separator: ", ")
+    }
 }
 
 /// One worker's copy of the keys kept in PostgreSQL, indexed by the SHA-256 of the secret.
@@ -23,7 +53,7 @@ final class KeyDirectory {
     private let logger: Logger
     let refreshMillis: Int64
     private let minForcedGapMillis: Int64 = 50
-    private var byHash: [String: KeyRecord] = [:]
+    private var byHash: [String: DirectoryKey] = [:]
     private var hashByID: [String: String] = [:]
     private var version: Int64 = 0
     private var inFlight = false
@@ -56,7 +86,7 @@ final class KeyDirectory {
         for f in w { f() }
     }
 
-    func lookup(hash: String) -> KeyRecord? { byHash[hash] }
+    func lookup(hash: String) -> DirectoryKey? { byHash[hash] }
 
     /// True when the copy was refreshed from a query sent after `nanos`, so a miss is final.
     func isCurrent(since nanos: UInt64) -> Bool { lastAnsweredSentAt >= nanos || stopped }
@@ -113,7 +143,7 @@ final class KeyDirectory {
 
     private func apply(_ k: KeyRecord) {
         if let old = hashByID[k.id], old != k.keyHash { byHash[old] = nil }
-        byHash[k.keyHash] = k
+        byHash[k.keyHash] = DirectoryKey(k)
         hashByID[k.id] = k.keyHash
         version = max(version, k.version)
     }

@@ -10,19 +10,20 @@ import Providers
 struct DeploymentLimiter {
     let windows: SharedWindows
 
-    static func subject(_ d: Deployment, _ what: String) -> String { "d:\(d.id):\(what)" }
+    private func rpm(_ d: Deployment) -> LimitWindow? {
+        d.rpm.map { windows.window("d:\(d.id):rpm", .claim, limit: Int64($0), windowMs: KeyLimiter.minuteMs) }
+    }
+
+    private func tpm(_ d: Deployment) -> LimitWindow? {
+        d.tpm.map { windows.window("d:\(d.id):tpm", .tally, limit: Int64($0), windowMs: KeyLimiter.minuteMs) }
+    }
 
     func hasRoom(_ d: Deployment) -> Bool {
-        if let rpm = d.rpm, !windows.hasRoom(Self.subject(d, "rpm"), limit: Int64(rpm), windowMs: KeyLimiter.minuteMs, mode: .claim) {
-            return false
-        }
-        if let tpm = d.tpm, !windows.hasRoom(Self.subject(d, "tpm"), limit: Int64(tpm), windowMs: KeyLimiter.minuteMs, mode: .tally) {
-            return false
-        }
+        if let w = rpm(d), !windows.hasRoom(w) { return false }
+        if let w = tpm(d), !windows.hasRoom(w) { return false }
         return true
     }
 
-    /// An attempt starts on `d`: one of its requests is used.
     /// Runs `then` once every rpm-limited deployment of `models` has a unit here or is known full,
     /// and every tpm-limited one's tally is fresh: at once in the steady state (units are claimed
     /// ahead, tallies re-read by every sync), one round trip otherwise.
@@ -31,26 +32,27 @@ struct DeploymentLimiter {
         let one = { pending -= 1; if pending == 0 { then() } }
         for m in models {
             for d in m.deployments {
-                if let rpm = d.rpm {
+                if let w = rpm(d) {
                     pending += 1
-                    windows.ensureUnits(Self.subject(d, "rpm"), limit: Int64(rpm), windowMs: KeyLimiter.minuteMs, then: one)
+                    windows.ensureUnits(w, then: one)
                 }
-                if let tpm = d.tpm {
+                if let w = tpm(d) {
                     pending += 1
-                    windows.check(Self.subject(d, "tpm"), limit: Int64(tpm), windowMs: KeyLimiter.minuteMs) { _ in one() }
+                    windows.check(w) { _ in one() }
                 }
             }
         }
         one()
     }
 
+    /// An attempt starts on `d`: one of its requests is used.
     func started(_ d: Deployment) {
-        guard let rpm = d.rpm else { return }
-        windows.take(Self.subject(d, "rpm"), limit: Int64(rpm), windowMs: KeyLimiter.minuteMs, credit: true) { _ in }
+        guard let w = rpm(d) else { return }
+        windows.take(w, credit: true) { _ in }
     }
 
     func charge(_ d: Deployment, tokens: Int64) {
-        guard let tpm = d.tpm else { return }
-        windows.charge(Self.subject(d, "tpm"), limit: Int64(tpm), windowMs: KeyLimiter.minuteMs, amount: tokens)
+        guard let w = tpm(d) else { return }
+        windows.charge(w, amount: tokens)
     }
 }

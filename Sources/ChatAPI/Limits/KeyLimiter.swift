@@ -20,14 +20,14 @@ struct Admission {
 
 /// A key's limits, enforced through the shared windows and stream slots: tokens per minute and
 /// the budget are checked (they are charged after the answer), then a request of the minute is
-/// claimed, then a stream slot. A later refusal gives back what an earlier check took.
+/// claimed, then a stream slot. A later refusal gives back what an earlier check took. In the
+/// steady state every check is answered from this worker's copy, at once and without closures;
+/// only a check that needs the database goes the asynchronous way.
 struct KeyLimiter {
     let windows: SharedWindows
     let slots: StreamSlots
 
     static let minuteMs: Int64 = 60_000
-
-    static func subject(_ key: KeyRecord, _ what: String) -> String { "k:\(key.id):\(what)" }
 
     static func budgetWindowMs(_ p: BudgetPeriod) -> Int64 { p == .day ? -1 : -2 }
 
@@ -37,84 +37,161 @@ struct KeyLimiter {
         case unavailable
     }
 
-    func admit(_ key: KeyRecord, then: @escaping (Outcome) -> Void) {
-        let l = key.limits
-        guard !l.isUnlimited else { return then(.admitted(Admission(streamSubject: nil))) }
-        checkTokens(key, l) { then($0) }
+    // MARK: Windows of a key
+
+    func rpmWindow(_ k: DirectoryKey) -> LimitWindow? {
+        guard let rpm = k.record.limits.rpm else { return nil }
+        if let w = k.rpm, !w.dropped { return w }
+        let w = windows.window(k.rpmSubject, .claim, limit: Int64(rpm), windowMs: Self.minuteMs)
+        k.rpm = w
+        return w
     }
 
-    private func checkTokens(_ key: KeyRecord, _ l: KeyLimits, _ then: @escaping (Outcome) -> Void) {
-        guard let tpm = l.tpm else { return checkBudget(key, l, then) }
-        let subject = Self.subject(key, "tpm")
-        windows.check(subject, limit: Int64(tpm), windowMs: Self.minuteMs) { g in
+    func tpmWindow(_ k: DirectoryKey) -> LimitWindow? {
+        guard let tpm = k.record.limits.tpm else { return nil }
+        if let w = k.tpm, !w.dropped { return w }
+        let w = windows.window(k.tpmSubject, .tally, limit: Int64(tpm), windowMs: Self.minuteMs)
+        k.tpm = w
+        return w
+    }
+
+    func usdWindow(_ k: DirectoryKey) -> LimitWindow? {
+        guard let pico = k.budgetPico, let period = k.record.limits.budgetPeriod else { return nil }
+        if let w = k.usd, !w.dropped { return w }
+        let w = windows.window(k.usdSubject, .tally, limit: pico, windowMs: Self.budgetWindowMs(period))
+        k.usd = w
+        return w
+    }
+
+    // MARK: Admission
+
+    func admit(_ key: DirectoryKey, then: @escaping (Outcome) -> Void) {
+        if key.record.limits.isUnlimited { return then(.admitted(Admission(streamSubject: nil))) }
+        if let now = admitNow(key) { return then(now) }
+        checkTokens(key, then)
+    }
+
+    /// The whole admission from this worker's copies; nil (nothing taken) when any check needs the
+    /// database.
+    private func admitNow(_ key: DirectoryKey) -> Outcome? {
+        if let w = tpmWindow(key) {
+            switch windows.checkNow(w) {
+            case nil: return nil
+            case .refused?: return .refused(tokensRefusal(key, w))
+            default: break
+            }
+        }
+        if let w = usdWindow(key) {
+            switch windows.checkNow(w) {
+            case nil: return nil
+            case .refused?: return .refused(budgetRefusal(key, w))
+            default: break
+            }
+        }
+        var took: LimitWindow?
+        if let w = rpmWindow(key) {
+            switch windows.takeNow(w) {
+            case nil: return nil
+            case .refused?: return .refused(requestsRefusal(key, w))
+            default: took = w
+            }
+        }
+        guard let max = key.record.limits.maxStreams else { return .admitted(Admission(streamSubject: nil)) }
+        switch slots.acquireNow(key.streamsSubject, limit: max) {
+        case .granted?: return .admitted(Admission(streamSubject: key.streamsSubject))
+        case .refused?:
+            if let w = took { windows.giveBack(w) }
+            return .refused(streamsRefusal(max))
+        default:
+            if let w = took { windows.giveBack(w) }
+            return nil
+        }
+    }
+
+    private func checkTokens(_ key: DirectoryKey, _ then: @escaping (Outcome) -> Void) {
+        guard let w = tpmWindow(key) else { return checkBudget(key, then) }
+        windows.check(w) { g in
             switch g {
-            case .granted: self.checkBudget(key, l, then)
+            case .granted: self.checkBudget(key, then)
             case .unavailable: then(.unavailable)
-            case .refused:
-                let reset = self.windows.reading(subject)?.resetMs ?? Self.minuteMs
-                then(.refused(LimitRefusal(kind: .tokens, limit: Int64(tpm), resetMs: reset,
-                                           message: "this key has used its \(tpm) tokens per minute; try again in \(Self.seconds(reset)) s")))
+            case .refused: then(.refused(self.tokensRefusal(key, w)))
             }
         }
     }
 
-    private func checkBudget(_ key: KeyRecord, _ l: KeyLimits, _ then: @escaping (Outcome) -> Void) {
-        guard let budget = l.budgetUSD, let period = l.budgetPeriod, let pico = USD.pico(budget) else { return claimRequest(key, l, then) }
-        let subject = Self.subject(key, "usd")
-        windows.check(subject, limit: pico, windowMs: Self.budgetWindowMs(period)) { g in
+    private func checkBudget(_ key: DirectoryKey, _ then: @escaping (Outcome) -> Void) {
+        guard let w = usdWindow(key) else { return claimRequest(key, then) }
+        windows.check(w) { g in
             switch g {
-            case .granted: self.claimRequest(key, l, then)
+            case .granted: self.claimRequest(key, then)
             case .unavailable: then(.unavailable)
-            case .refused:
-                let reset = self.windows.reading(subject)?.resetMs ?? 0
-                then(.refused(LimitRefusal(kind: .budget, limit: pico, resetMs: reset,
-                                           message: "this key has spent its budget of $\(budget) for the \(period.rawValue)")))
+            case .refused: then(.refused(self.budgetRefusal(key, w)))
             }
         }
     }
 
-    private func claimRequest(_ key: KeyRecord, _ l: KeyLimits, _ then: @escaping (Outcome) -> Void) {
-        guard let rpm = l.rpm else { return claimStream(key, l, tookRequest: nil, then) }
-        let subject = Self.subject(key, "rpm")
-        windows.take(subject, limit: Int64(rpm), windowMs: Self.minuteMs) { g in
+    private func claimRequest(_ key: DirectoryKey, _ then: @escaping (Outcome) -> Void) {
+        guard let w = rpmWindow(key) else { return claimStream(key, tookRequest: nil, then) }
+        windows.take(w) { g in
             switch g {
-            case .granted: self.claimStream(key, l, tookRequest: subject, then)
+            case .granted: self.claimStream(key, tookRequest: w, then)
             case .unavailable: then(.unavailable)
-            case .refused:
-                let reset = self.windows.reading(subject)?.resetMs ?? Self.minuteMs
-                then(.refused(LimitRefusal(kind: .requests, limit: Int64(rpm), resetMs: reset,
-                                           message: "this key has made its \(rpm) requests per minute; try again in \(Self.seconds(reset)) s")))
+            case .refused: then(.refused(self.requestsRefusal(key, w)))
             }
         }
     }
 
-    private func claimStream(_ key: KeyRecord, _ l: KeyLimits, tookRequest: String?, _ then: @escaping (Outcome) -> Void) {
-        guard let max = l.maxStreams else { return then(.admitted(Admission(streamSubject: nil))) }
-        let subject = Self.subject(key, "streams")
-        slots.acquire(subject, limit: max) { g in
+    private func claimStream(_ key: DirectoryKey, tookRequest: LimitWindow?, _ then: @escaping (Outcome) -> Void) {
+        guard let max = key.record.limits.maxStreams else { return then(.admitted(Admission(streamSubject: nil))) }
+        slots.acquire(key.streamsSubject, limit: max) { g in
             switch g {
-            case .granted: then(.admitted(Admission(streamSubject: subject)))
+            case .granted: then(.admitted(Admission(streamSubject: key.streamsSubject)))
             case .unavailable:
-                if let r = tookRequest { self.windows.giveBack(r) }
+                if let w = tookRequest { self.windows.giveBack(w) }
                 then(.unavailable)
             case .refused:
-                if let r = tookRequest { self.windows.giveBack(r) }
-                then(.refused(LimitRefusal(kind: .streams, limit: Int64(max), resetMs: 1_000,
-                                           message: "this key already has its \(max) concurrent streams open")))
+                if let w = tookRequest { self.windows.giveBack(w) }
+                then(.refused(self.streamsRefusal(max)))
             }
         }
     }
 
+    // MARK: Refusals
+
+    private func tokensRefusal(_ key: DirectoryKey, _ w: LimitWindow) -> LimitRefusal {
+        let tpm = key.record.limits.tpm ?? 0
+        let reset = windows.reading(w)?.resetMs ?? Self.minuteMs
+        return LimitRefusal(kind: .tokens, limit: Int64(tpm), resetMs: reset,
+                            message: "this key has used its \(tpm) tokens per minute; try again in \(Self.seconds(reset)) s")
+    }
+
+    private func budgetRefusal(_ key: DirectoryKey, _ w: LimitWindow) -> LimitRefusal {
+        let reset = windows.reading(w)?.resetMs ?? 0
+        let budget = key.budgetPico.map(USD.format) ?? "?"
+        let period = key.record.limits.budgetPeriod?.rawValue ?? "period"
+        return LimitRefusal(kind: .budget, limit: key.budgetPico ?? 0, resetMs: reset,
+                            message: "this key has spent its budget of $\(budget) for the \(period)")
+    }
+
+    private func requestsRefusal(_ key: DirectoryKey, _ w: LimitWindow) -> LimitRefusal {
+        let rpm = key.record.limits.rpm ?? 0
+        let reset = windows.reading(w)?.resetMs ?? Self.minuteMs
+        return LimitRefusal(kind: .requests, limit: Int64(rpm), resetMs: reset,
+                            message: "this key has made its \(rpm) requests per minute; try again in \(Self.seconds(reset)) s")
+    }
+
+    private func streamsRefusal(_ max: Int) -> LimitRefusal {
+        LimitRefusal(kind: .streams, limit: Int64(max), resetMs: 1_000, message: "this key already has its \(max) concurrent streams open")
+    }
+
+    // MARK: The end of a turn
+
     /// The end of an admitted turn: its slot back, and what it used charged to the key.
-    func finished(_ admission: Admission, key: KeyRecord?, tokens: Int64, costPico: Int64) {
+    func finished(_ admission: Admission, key: DirectoryKey?, tokens: Int64, costPico: Int64) {
         if let s = admission.streamSubject { slots.release(s) }
         guard let key else { return }
-        if let tpm = key.limits.tpm {
-            windows.charge(Self.subject(key, "tpm"), limit: Int64(tpm), windowMs: Self.minuteMs, amount: tokens)
-        }
-        if let budget = key.limits.budgetUSD, let period = key.limits.budgetPeriod, let pico = USD.pico(budget) {
-            windows.charge(Self.subject(key, "usd"), limit: pico, windowMs: Self.budgetWindowMs(period), amount: costPico)
-        }
+        if let w = tpmWindow(key) { windows.charge(w, amount: tokens) }
+        if let w = usdWindow(key) { windows.charge(w, amount: costPico) }
     }
 
     static func seconds(_ ms: Int64) -> Int64 { max(1, (ms + 999) / 1000) }

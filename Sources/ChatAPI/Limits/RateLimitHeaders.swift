@@ -13,32 +13,34 @@ enum RateLimitHeaders {
 
     /// Only keys with a requests or tokens limit get them; `refusal` sets the refused limit's
     /// remaining to zero (the counters may not show it yet).
-    static func add(to h: inout HTTPHeaders, key: KeyRecord, windows: SharedWindows, openAI: Bool, refusal: LimitRefusal? = nil) {
-        var policies: [String] = []
-        var states: [String] = []
-        func reading(_ what: String, _ limit: Int?, _ kind: LimitRefusal.Kind) -> Reading? {
+    static func add(to h: inout HTTPHeaders, key: DirectoryKey, limiter: KeyLimiter, openAI: Bool, refusal: LimitRefusal? = nil) {
+        guard let policy = key.policyHeader else { return }
+        func reading(_ w: LimitWindow?, _ limit: Int?, _ kind: LimitRefusal.Kind) -> Reading? {
             guard let limit else { return nil }
-            let r = windows.reading(KeyLimiter.subject(key, what))
-            var out = Reading(limit: Int64(limit), remaining: r?.remaining ?? Int64(limit), resetMs: r?.resetMs ?? KeyLimiter.minuteMs)
-            if let refusal, refusal.kind == kind { out = Reading(limit: out.limit, remaining: 0, resetMs: refusal.resetMs) }
-            return out
+            if let refusal, refusal.kind == kind { return Reading(limit: Int64(limit), remaining: 0, resetMs: refusal.resetMs) }
+            let r = w.flatMap { limiter.windows.reading($0) }
+            return Reading(limit: Int64(limit), remaining: r?.remaining ?? Int64(limit), resetMs: r?.resetMs ?? KeyLimiter.minuteMs)
         }
-        let requests = reading("rpm", key.limits.rpm, .requests)
-        let tokens = reading("tpm", key.limits.tpm, .tokens)
-        for (name, r) in [("requests", requests), ("tokens", tokens)] {
-            guard let r else { continue }
-            policies.append("\"\(name)\";q=\(r.limit);w=60")
-            states.append("\"\(name)\";r=\(r.remaining);t=\(KeyLimiter.seconds(r.resetMs))")
+        let requests = reading(limiter.rpmWindow(key), key.record.limits.rpm, .requests)
+        let tokens = reading(limiter.tpmWindow(key), key.record.limits.tpm, .tokens)
+        var state = ""
+        if let r = requests { state = "\"requests\";r=\(r.remaining);t=\(KeyLimiter.seconds(r.resetMs))" }
+        if let t = tokens {
+            if !state.isEmpty { state += ", " }
+            state += "\"tokens\";r=\(t.remaining);t=\(KeyLimiter.seconds(t.resetMs))"
         }
-        guard !policies.isEmpty else { return }
-        h.add("RateLimit-Policy", policies.joined(separator: ", "))
-        h.add("RateLimit", states.joined(separator: ", "))
+        h.add("RateLimit-Policy", policy)
+        h.add("RateLimit", state)
         guard openAI else { return }
-        for (name, r) in [("requests", requests), ("tokens", tokens)] {
-            guard let r else { continue }
-            h.add("x-ratelimit-limit-\(name)", String(r.limit))
-            h.add("x-ratelimit-remaining-\(name)", String(r.remaining))
-            h.add("x-ratelimit-reset-\(name)", duration(r.resetMs))
+        if let r = requests {
+            h.add("x-ratelimit-limit-requests", String(r.limit))
+            h.add("x-ratelimit-remaining-requests", String(r.remaining))
+            h.add("x-ratelimit-reset-requests", duration(r.resetMs))
+        }
+        if let t = tokens {
+            h.add("x-ratelimit-limit-tokens", String(t.limit))
+            h.add("x-ratelimit-remaining-tokens", String(t.remaining))
+            h.add("x-ratelimit-reset-tokens", duration(t.resetMs))
         }
     }
 

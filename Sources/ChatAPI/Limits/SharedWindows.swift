@@ -8,6 +8,48 @@ enum Grant {
     case unavailable
 }
 
+/// One worker's view of one shared window. Owned by `SharedWindows` (only it changes the state);
+/// callers keep the object to skip the lookup by subject on every request.
+final class LimitWindow {
+    enum Mode {
+        case claim
+        case tally
+    }
+
+    let subject: String
+    let mode: Mode
+    fileprivate(set) var limit: Int64
+    fileprivate(set) var windowMs: Int64
+    /// Answered by the database at least once in the current window.
+    fileprivate var known = false
+    /// claim: units claimed and not handed out (negative: handed out on credit).
+    fileprivate var units: Int64 = 0
+    fileprivate var windowID: Int64 = 0
+    fileprivate var resetAtMs: Int64 = 0
+    fileprivate var usedDB: Int64 = 0
+    /// When the database last answered for this window.
+    fileprivate var readAtMs: Int64 = 0
+    /// tally: charged here, not yet sent; and sent, not yet answered.
+    fileprivate var pending: Int64 = 0
+    fileprivate var sending: Int64 = 0
+    /// The last claim got less than it asked: no more until the window resets.
+    fileprivate var exhausted = false
+    fileprivate var inFlight = false
+    fileprivate var waiters: [(Grant) -> Void] = []
+    /// Waiting for the claim in flight to be answered, without taking a unit.
+    fileprivate var watchers: [() -> Void] = []
+    fileprivate var lastUseMs: Int64 = 0
+    /// Forgotten after a long idle: a holder must look the subject up again.
+    fileprivate(set) var dropped = false
+
+    fileprivate init(subject: String, mode: Mode, limit: Int64, windowMs: Int64) {
+        self.subject = subject
+        self.mode = mode
+        self.limit = limit
+        self.windowMs = windowMs
+    }
+}
+
 /// One worker's share of the limit windows kept in PostgreSQL (docs/limits.md).
 ///
 /// Requests are *claimed* before they are admitted: the worker claims a small batch of a window
@@ -21,11 +63,6 @@ enum Grant {
 /// batches, and a request is admitted while the window's total (the database's, as of the last
 /// sync, plus what this worker has charged since) is under the limit.
 final class SharedWindows {
-    enum Mode {
-        case claim
-        case tally
-    }
-
     /// What a window shows the client (RateLimit headers).
     struct Reading {
         let limit: Int64
@@ -33,34 +70,9 @@ final class SharedWindows {
         let resetMs: Int64
     }
 
-    private struct Window {
-        let mode: Mode
-        var limit: Int64
-        var windowMs: Int64
-        /// Answered by the database at least once in the current window.
-        var known = false
-        /// claim: units claimed and not handed out (negative: handed out on credit).
-        var units: Int64 = 0
-        var windowID: Int64 = 0
-        var resetAtMs: Int64 = 0
-        var usedDB: Int64 = 0
-        /// When the database last answered for this window.
-        var readAtMs: Int64 = 0
-        /// tally: charged here, not yet sent; and sent, not yet answered.
-        var pending: Int64 = 0
-        var sending: Int64 = 0
-        /// The last claim got less than it asked: no more until the window resets.
-        var exhausted = false
-        var inFlight = false
-        var waiters: [(Grant) -> Void] = []
-        /// Waiting for the claim in flight to be answered, without taking a unit.
-        var watchers: [() -> Void] = []
-        var lastUseMs: Int64 = 0
-    }
-
     private let loop: EventLoop
     private let store: LimitStore
-    private var windows: [String: Window] = [:]
+    private var windows: [String: LimitWindow] = [:]
     private var syncTimer: TimerID?
     private var syncInFlight = false
     private var stopped = false
@@ -82,85 +94,94 @@ final class SharedWindows {
     /// holds one another needs (a round trip per request, at most two a second).
     static func batch(_ limit: Int64) -> Int64 { limit < 128 ? 0 : min(256, limit / 64) }
 
+    /// The window of `subject`, created on first use. A limit changed by an admin edit applies
+    /// from the next call.
+    func window(_ subject: String, _ mode: LimitWindow.Mode, limit: Int64, windowMs: Int64) -> LimitWindow {
+        if let w = windows[subject] {
+            w.limit = limit
+            w.windowMs = windowMs
+            return w
+        }
+        let w = LimitWindow(subject: subject, mode: mode, limit: limit, windowMs: windowMs)
+        windows[subject] = w
+        return w
+    }
+
+    /// Rolls the window over locally once its end has passed: a claim's units are void, a tally
+    /// starts from zero (the next sync reads what others added).
+    private func touch(_ w: LimitWindow, now: Int64) {
+        w.lastUseMs = now
+        guard w.known && now >= w.resetAtMs else { return }
+        w.exhausted = false
+        w.units = min(w.units, 0)
+        if w.mode == .tally { w.usedDB = 0 } else { w.known = false }
+    }
+
     // MARK: Claims (requests)
 
-    /// Takes one unit of `subject`. With `credit`, a worker without units takes one on credit
-    /// (repaid by its next claim) rather than wait; for deployments, whose limit only needs to
-    /// hold within a claim's round trip.
-    func take(_ subject: String, limit: Int64, windowMs: Int64, credit: Bool = false, then: @escaping (Grant) -> Void) {
-        let now = Self.nowMs()
-        var w = window(subject, .claim, limit: limit, windowMs: windowMs, now: now)
-        w.lastUseMs = now
+    /// Takes one unit when that needs no database: nil when a claim must be awaited.
+    func takeNow(_ w: LimitWindow) -> Grant? {
+        touch(w, now: Self.nowMs())
         if w.units > 0 {
             w.units -= 1
-            windows[subject] = w
-            let ahead = Self.batch(limit)
-            if ahead > 0 && w.units <= ahead / 2 && !w.inFlight && !w.exhausted { claim(subject) }
-            return then(.granted)
+            let ahead = Self.batch(w.limit)
+            if ahead > 0 && w.units <= ahead / 2 && !w.inFlight && !w.exhausted { claim(w) }
+            return .granted
         }
-        if w.exhausted {
-            windows[subject] = w
-            return then(.refused)
-        }
+        return w.exhausted ? .refused : nil
+    }
+
+    /// Takes one unit. With `credit`, a worker without units takes one on credit (repaid by its
+    /// next claim) rather than wait; for deployments, whose limit only needs to hold within a
+    /// claim's round trip.
+    func take(_ w: LimitWindow, credit: Bool = false, then: @escaping (Grant) -> Void) {
+        if let g = takeNow(w) { return then(g) }
         if credit {
             w.units -= 1
-            windows[subject] = w
-            if !w.inFlight { claim(subject) }
+            if !w.inFlight { claim(w) }
             return then(.granted)
         }
         w.waiters.append(then)
-        windows[subject] = w
-        if !w.inFlight { claim(subject) }
+        if !w.inFlight { claim(w) }
     }
 
-    /// Runs `then` once this worker holds a unit of `subject` or knows there is none left, claiming
-    /// if needed: so a choice made later on the loop, at once, is made on what the database says.
-    func ensureUnits(_ subject: String, limit: Int64, windowMs: Int64, then: @escaping () -> Void) {
-        let now = Self.nowMs()
-        var w = window(subject, .claim, limit: limit, windowMs: windowMs, now: now)
-        w.lastUseMs = now
-        if w.units > 0 || w.exhausted {
-            windows[subject] = w
-            return then()
-        }
+    /// Runs `then` once this worker holds a unit or knows there is none left, claiming if needed:
+    /// so a choice made later on the loop, at once, is made on what the database says.
+    func ensureUnits(_ w: LimitWindow, then: @escaping () -> Void) {
+        touch(w, now: Self.nowMs())
+        if w.units > 0 || w.exhausted { return then() }
         w.watchers.append(then)
-        windows[subject] = w
-        if !w.inFlight { claim(subject) }
+        if !w.inFlight { claim(w) }
     }
 
     /// Gives back a unit taken for a request that was then refused for another reason.
-    func giveBack(_ subject: String) {
-        guard var w = windows[subject], w.mode == .claim, Self.nowMs() < w.resetAtMs || !w.known else { return }
+    func giveBack(_ w: LimitWindow) {
+        guard w.mode == .claim, !w.known || Self.nowMs() < w.resetAtMs else { return }
         w.units += 1
-        windows[subject] = w
     }
 
-    /// False when the subject is known to have no room left in its current window.
-    func hasRoom(_ subject: String, limit: Int64, windowMs: Int64, mode: Mode) -> Bool {
-        let now = Self.nowMs()
-        let w = window(subject, mode, limit: limit, windowMs: windowMs, now: now)
-        windows[subject] = w
-        switch mode {
+    /// False when the window is known to have no room left.
+    func hasRoom(_ w: LimitWindow) -> Bool {
+        touch(w, now: Self.nowMs())
+        switch w.mode {
         case .claim: return !(w.exhausted && w.units <= 0)
         case .tally:
-            if !w.known && !w.inFlight { read(subject) }
+            if !w.known && !w.inFlight { read(w) }
             return !w.known || w.usedDB + w.pending + w.sending < w.limit
         }
     }
 
-    private func claim(_ subject: String) {
-        guard var w = windows[subject], !stopped else { return }
+    private func claim(_ w: LimitWindow) {
+        guard !stopped else { return }
         let asked = max(1, Self.batch(w.limit) + Int64(w.waiters.count) + max(0, -w.units))
         w.inFlight = true
-        windows[subject] = w
         statements += 1
-        store.windows([WindowOp(subject: subject, kind: .claim, amount: asked, limit: w.limit, windowMs: w.windowMs)]) { [weak self] r in
-            self?.claimed(subject, asked: asked, r)
+        store.windows([WindowOp(subject: w.subject, kind: .claim, amount: asked, limit: w.limit, windowMs: w.windowMs)]) { [weak self] r in
+            self?.claimed(w, asked: asked, r)
         }
     }
 
-    private func claimed(_ subject: String, asked: Int64, _ r: Result<[WindowState], StoreError>) {
-        guard var w = windows[subject] else { return }
+    private func claimed(_ w: LimitWindow, asked: Int64, _ r: Result<[WindowState], StoreError>) {
         w.inFlight = false
         let waiters = w.waiters
         let watchers = w.watchers
@@ -168,7 +189,6 @@ final class SharedWindows {
         w.watchers = []
         defer { for f in watchers { f() } }
         guard case .success(let states) = r, let s = states.first else {
-            windows[subject] = w
             for f in waiters { f(.unavailable) }
             return
         }
@@ -176,7 +196,7 @@ final class SharedWindows {
             // A new window: what was held for the old one is void (credit taken is still repaid).
             w.units = min(w.units, 0)
         }
-        apply(s, to: &w)
+        apply(s, to: w)
         w.units += s.granted
         w.exhausted = s.granted < asked
         var answers: [(Grant) -> Void] = []
@@ -192,8 +212,7 @@ final class SharedWindows {
                 w.waiters.append(f)
             }
         }
-        windows[subject] = w
-        if !w.waiters.isEmpty { claim(subject) }
+        if !w.waiters.isEmpty { claim(w) }
         // Units held are given back by the sync after a second idle.
         if w.units > 0 { scheduleSync() }
         for f in answers { f(.granted) }
@@ -202,33 +221,29 @@ final class SharedWindows {
 
     // MARK: Tallies (tokens, cost)
 
-    /// Whether the window has room, reading it from the database first when this worker's copy is
-    /// older than two syncs (a worker under load re-reads its tallies every sync, so it never waits).
-    func check(_ subject: String, limit: Int64, windowMs: Int64, then: @escaping (Grant) -> Void) {
+    /// Room or not, when this worker's copy is fresh (read within two syncs; a worker under load
+    /// re-reads its tallies every sync): nil when the database must be read first.
+    func checkNow(_ w: LimitWindow) -> Grant? {
         let now = Self.nowMs()
-        var w = window(subject, .tally, limit: limit, windowMs: windowMs, now: now)
-        w.lastUseMs = now
-        guard w.known && now - w.readAtMs <= 2 * syncMillis else {
-            w.waiters.append(then)
-            windows[subject] = w
-            if !w.inFlight { read(subject) }
-            return
-        }
-        windows[subject] = w
+        touch(w, now: now)
+        guard w.known && now - w.readAtMs <= 2 * syncMillis else { return nil }
         scheduleSync()
-        then(w.usedDB + w.pending + w.sending < w.limit ? .granted : .refused)
+        return w.usedDB + w.pending + w.sending < w.limit ? .granted : .refused
     }
 
-    /// Adds what an answer used; sent with the next sync.
-    func charge(_ subject: String, limit: Int64, windowMs: Int64, amount: Int64) {
+    func check(_ w: LimitWindow, then: @escaping (Grant) -> Void) {
+        if let g = checkNow(w) { return then(g) }
+        w.waiters.append(then)
+        if !w.inFlight { read(w) }
+    }
+
+    /// Adds what an answer used; sent with the next sync, or at once when it uses the window up
+    /// (every instance should refuse the next request now).
+    func charge(_ w: LimitWindow, amount: Int64) {
         guard amount > 0 else { return }
-        let now = Self.nowMs()
-        var w = window(subject, .tally, limit: limit, windowMs: windowMs, now: now)
-        w.lastUseMs = now
+        touch(w, now: Self.nowMs())
         w.pending += amount
-        windows[subject] = w
         if w.usedDB + w.pending + w.sending >= w.limit && !syncInFlight {
-            // This answer used up the window: every instance should refuse the next request now.
             if let t = syncTimer { loop.cancel(t); syncTimer = nil }
             sync()
         } else {
@@ -236,23 +251,20 @@ final class SharedWindows {
         }
     }
 
-    private func read(_ subject: String) {
-        guard var w = windows[subject], !stopped else { return }
+    private func read(_ w: LimitWindow) {
+        guard !stopped else { return }
         w.inFlight = true
-        windows[subject] = w
         statements += 1
-        store.windows([WindowOp(subject: subject, kind: .read, amount: 0, limit: w.limit, windowMs: w.windowMs)]) { [weak self] r in
-            guard let self, var w = self.windows[subject] else { return }
+        store.windows([WindowOp(subject: w.subject, kind: .read, amount: 0, limit: w.limit, windowMs: w.windowMs)]) { [weak self] r in
+            guard let self else { return }
             w.inFlight = false
             let waiters = w.waiters
             w.waiters = []
             guard case .success(let states) = r, let s = states.first else {
-                self.windows[subject] = w
                 for f in waiters { f(.unavailable) }
                 return
             }
-            self.apply(s, to: &w)
-            self.windows[subject] = w
+            self.apply(s, to: w)
             let grant: Grant = w.usedDB + w.pending + w.sending < w.limit ? .granted : .refused
             for f in waiters { f(grant) }
         }
@@ -260,8 +272,8 @@ final class SharedWindows {
 
     // MARK: Readings
 
-    func reading(_ subject: String) -> Reading? {
-        guard let w = windows[subject], w.known else { return nil }
+    func reading(_ w: LimitWindow) -> Reading? {
+        guard w.known else { return nil }
         let now = Self.nowMs()
         guard now < w.resetAtMs else { return Reading(limit: w.limit, remaining: w.limit, resetMs: 0) }
         let used = w.mode == .claim ? w.usedDB - max(w.units, 0) : w.usedDB + w.pending + w.sending
@@ -285,6 +297,7 @@ final class SharedWindows {
         guard !syncInFlight, !stopped else { return scheduleSync() }
         let now = Self.nowMs()
         var ops: [WindowOp] = []
+        var sent: [LimitWindow] = []
         var more = false
         for (subject, w) in windows {
             let idleMs = now - w.lastUseMs
@@ -292,23 +305,26 @@ final class SharedWindows {
             case .tally:
                 if w.pending > 0 {
                     ops.append(WindowOp(subject: subject, kind: .charge, amount: w.pending, limit: w.limit, windowMs: w.windowMs))
-                    windows[subject]?.sending = w.pending
-                    windows[subject]?.pending = 0
+                    w.sending = w.pending
+                    w.pending = 0
+                    sent.append(w)
                 } else if w.known && !w.inFlight && idleMs < 5_000 {
                     ops.append(WindowOp(subject: subject, kind: .read, amount: 0, limit: w.limit, windowMs: w.windowMs))
+                    sent.append(w)
                 }
                 if idleMs < 5_000 { more = true }
             case .claim:
                 if w.units > 0 && !w.inFlight && idleMs >= 1_000 && now < w.resetAtMs {
                     ops.append(WindowOp(subject: subject, kind: .release, amount: w.units, limit: w.limit, windowMs: w.windowMs,
                                         windowID: w.windowID))
-                    windows[subject]?.units = 0
+                    w.units = 0
                 } else if w.units > 0 {
                     more = true
                 }
             }
             if idleMs > 120_000 && w.pending == 0 && w.sending == 0 && w.units == 0 && !w.inFlight && w.waiters.isEmpty
                 && w.watchers.isEmpty {
+                w.dropped = true
                 windows[subject] = nil
             }
         }
@@ -323,21 +339,17 @@ final class SharedWindows {
             self.syncInFlight = false
             switch r {
             case .success(let states):
-                for s in states {
-                    guard var w = self.windows[s.subject] else { continue }
-                    if w.mode == .tally {
-                        w.sending = 0
-                        if !w.inFlight { self.apply(s, to: &w) }
-                    }
-                    self.windows[s.subject] = w
+                var bySubject: [String: WindowState] = [:]
+                for s in states { bySubject[s.subject] = s }
+                for w in sent {
+                    w.sending = 0
+                    if let s = bySubject[w.subject], !w.inFlight { self.apply(s, to: w) }
                 }
             case .failure:
                 // The charges go again with the next sync; released units are simply not given back.
-                for op in ops where op.kind == .charge {
-                    guard var w = self.windows[op.subject] else { continue }
+                for w in sent {
                     w.pending += w.sending
                     w.sending = 0
-                    self.windows[op.subject] = w
                 }
             }
             self.scheduleSync()
@@ -347,7 +359,7 @@ final class SharedWindows {
     /// Sends what is pending now (drain), calling `done` when answered.
     func flush(_ done: @escaping () -> Void) {
         if let t = syncTimer { loop.cancel(t); syncTimer = nil }
-        let pending = windows.contains { $0.value.pending > 0 }
+        let pending = windows.values.contains { $0.pending > 0 }
         guard pending, !syncInFlight else { return done() }
         sync()
         waitUntilIdle(done, attempts: 40)
@@ -361,32 +373,16 @@ final class SharedWindows {
     func stop() {
         stopped = true
         if let t = syncTimer { loop.cancel(t); syncTimer = nil }
-        for (k, w) in windows where !w.waiters.isEmpty || !w.watchers.isEmpty {
-            windows[k]?.waiters = []
-            windows[k]?.watchers = []
-            for f in w.waiters { f(.unavailable) }
-            for f in w.watchers { f() }
+        for w in windows.values where !w.waiters.isEmpty || !w.watchers.isEmpty {
+            let (waiters, watchers) = (w.waiters, w.watchers)
+            w.waiters = []
+            w.watchers = []
+            for f in waiters { f(.unavailable) }
+            for f in watchers { f() }
         }
     }
 
-    // MARK: State
-
-    /// The subject's window, created on first use, rolled over locally once its end has passed.
-    private func window(_ subject: String, _ mode: Mode, limit: Int64, windowMs: Int64, now: Int64) -> Window {
-        guard var w = windows[subject] else { return Window(mode: mode, limit: limit, windowMs: windowMs) }
-        // A key's limit may change while its window lives (an admin edit): the newest applies.
-        w.limit = limit
-        w.windowMs = windowMs
-        if w.known && now >= w.resetAtMs {
-            w.exhausted = false
-            w.units = min(w.units, 0)
-            // A tally starts the new window from zero; the next sync reads what others added.
-            if w.mode == .tally { w.usedDB = 0 } else { w.known = false }
-        }
-        return w
-    }
-
-    private func apply(_ s: WindowState, to w: inout Window) {
+    private func apply(_ s: WindowState, to w: LimitWindow) {
         w.known = true
         w.readAtMs = Self.nowMs()
         w.usedDB = s.used

@@ -25,24 +25,31 @@ final class StreamSlots {
     private var timer: TimerID?
     private var stopped = false
     let keepMillis: Int64 = 500
+    /// Statements sent, for metrics.
+    private(set) var statements = 0
 
     init(loop: EventLoop, store: LimitStore) {
         self.loop = loop
         self.store = store
     }
 
-    func acquire(_ subject: String, limit: Int, then: @escaping (Grant) -> Void) {
-        var s = subjects[subject] ?? Subject(limit: limit)
+    /// A slot when one is held here (or a refusal when a claim just found none): nil when the
+    /// database must be asked.
+    func acquireNow(_ subject: String, limit: Int) -> Grant? {
+        guard var s = subjects[subject] else { return nil }
         s.limit = limit
         if s.held > s.active {
             s.active += 1
             subjects[subject] = s
-            return then(.granted)
+            return .granted
         }
-        if SharedWindows.nowMs() < s.fullUntilMs {
-            subjects[subject] = s
-            return then(.refused)
-        }
+        return SharedWindows.nowMs() < s.fullUntilMs ? .refused : nil
+    }
+
+    func acquire(_ subject: String, limit: Int, then: @escaping (Grant) -> Void) {
+        if let g = acquireNow(subject, limit: limit) { return then(g) }
+        var s = subjects[subject] ?? Subject(limit: limit)
+        s.limit = limit
         s.waiters.append(then)
         subjects[subject] = s
         if !s.inFlight { claim(subject) }
@@ -66,6 +73,7 @@ final class StreamSlots {
         s.inFlight = true
         let want = s.waiters.count
         subjects[subject] = s
+        statements += 1
         store.slots([(subject, want, s.limit)]) { [weak self] r in
             guard let self, var s = self.subjects[subject] else { return }
             s.inFlight = false
@@ -115,6 +123,7 @@ final class StreamSlots {
         for (k, s) in subjects where s.held == 0 && s.active == 0 && !s.inFlight && s.waiters.isEmpty { subjects[k] = nil }
         if later { scheduleReturn() }
         guard !changes.isEmpty else { return }
+        statements += 1
         store.slots(changes) { _ in }
     }
 

@@ -9,7 +9,7 @@ extension ChatService {
     /// once, with no database work.
     func admit(_ caller: Caller, _ r: HTTPResponder, shape: ErrorShape, model: RoutedModel, fallbacks: [String]?,
                then: @escaping (Admission) -> Void) {
-        if let allowed = caller.key?.limits.models {
+        if let allowed = caller.limits?.models {
             let names = [model.name] + (fallbacks ?? [])
             for (i, name) in names.enumerated() where !isAllowed(name, allowed) {
                 let param = i == 0 ? "model" : "fallbacks[\(i - 1)]"
@@ -33,15 +33,19 @@ extension ChatService {
     }
 
     private func admitKey(_ caller: Caller, _ r: HTTPResponder, shape: ErrorShape, then: @escaping (Admission) -> Void) {
-        guard let key = caller.key else { return then(Admission(streamSubject: nil)) }
+        guard let key = caller.key, !key.record.limits.isUnlimited else { return then(Admission(streamSubject: nil)) }
+        // Answered before `admit` returns: decided from this worker's copies, no database wait.
+        var synchronous = true
+        defer { synchronous = false }
         keyLimiter.admit(key) { [self] outcome in
+            if synchronous { limitMetrics.admittedLocally() } else { limitMetrics.admittedAfterDatabase() }
             switch outcome {
             case .admitted(let admission):
                 guard r.isClientConnected else {
                     keyLimiter.finished(admission, key: nil, tokens: 0, costPico: 0)
                     return
                 }
-                RateLimitHeaders.add(to: &r.extraHeaders, key: key, windows: limitWindows, openAI: shape == .openAI)
+                RateLimitHeaders.add(to: &r.extraHeaders, key: key, limiter: keyLimiter, openAI: shape == .openAI)
                 then(admission)
             case .unavailable:
                 databaseUnavailable(r, shape: shape)
@@ -64,7 +68,7 @@ extension ChatService {
         var h = HTTPHeaders()
         h.add("Retry-After", String(KeyLimiter.seconds(refusal.resetMs)))
         if let key = caller.key {
-            RateLimitHeaders.add(to: &h, key: key, windows: limitWindows, openAI: shape == .openAI, refusal: refusal)
+            RateLimitHeaders.add(to: &h, key: key, limiter: keyLimiter, openAI: shape == .openAI, refusal: refusal)
         }
         switch shape {
         case .openAI:

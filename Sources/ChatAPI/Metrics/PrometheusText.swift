@@ -120,6 +120,11 @@ struct PrometheusText {
         for m in models { sample("chatrelay_usage_estimated_total", [("model", m)], u.byModel[m]?.estimated ?? 0) }
         family("chatrelay_rate_limited_total", "counter", "Requests refused by a key's limit (requests, tokens, budget, streams).")
         for k in ["requests", "tokens", "budget", "streams"] { sample("chatrelay_rate_limited_total", [("limit", k)], u.refused[k] ?? 0) }
+        family("chatrelay_limit_admissions_total", "counter", "Admissions of keys with limits: decided from the worker's copies (local) or after a database round trip (database).")
+        sample("chatrelay_limit_admissions_total", [("path", "local")], u.admissionsLocal)
+        sample("chatrelay_limit_admissions_total", [("path", "database")], u.admissionsWaited)
+        family("chatrelay_limit_statements_total", "counter", "Statements the limits sent to PostgreSQL (claims, reads, batched syncs, stream slots).")
+        sample("chatrelay_limit_statements_total", [], u.limitStatements)
         family("chatrelay_usage_rows_dropped_total", "counter", "Usage ledger rows dropped because too many waited for the database.")
         sample("chatrelay_usage_rows_dropped_total", [], u.ledgerRowsDropped)
         family("chatrelay_breaker_state", "gauge", "Circuit breaker per deployment: 0 closed, 1 open, 2 half-open.")

@@ -1,8 +1,14 @@
 /// Requests refused by a key's limits, per limit; counted on the loop thread, merged at scrape.
 final class LimitMetrics {
     private(set) var refused: [String: UInt64] = [:]
+    /// Limited keys' admissions decided from the worker's copies, and those that waited for the
+    /// database (a claim or a read): the second should stay near zero under steady load.
+    private(set) var admissionsLocal: UInt64 = 0
+    private(set) var admissionsWaited: UInt64 = 0
 
     func refused(_ kind: LimitRefusal.Kind) { refused[kind.rawValue, default: 0] &+= 1 }
+    func admittedLocally() { admissionsLocal &+= 1 }
+    func admittedAfterDatabase() { admissionsWaited &+= 1 }
 }
 
 /// Tokens, cost and refusals as sent between workers for /metrics.
@@ -10,6 +16,10 @@ struct UsageCounts: Sendable {
     var byModel: [String: UsageLedger.ModelTotals] = [:]
     var refused: [String: UInt64] = [:]
     var ledgerRowsDropped: UInt64 = 0
+    var admissionsLocal: UInt64 = 0
+    var admissionsWaited: UInt64 = 0
+    /// Statements the limits sent (claims, reads, syncs).
+    var limitStatements: UInt64 = 0
 
     mutating func merge(_ o: UsageCounts) {
         for (m, t) in o.byModel {
@@ -23,5 +33,8 @@ struct UsageCounts: Sendable {
         }
         for (k, v) in o.refused { refused[k, default: 0] &+= v }
         ledgerRowsDropped &+= o.ledgerRowsDropped
+        admissionsLocal &+= o.admissionsLocal
+        admissionsWaited &+= o.admissionsWaited
+        limitStatements &+= o.limitStatements
     }
 }

@@ -66,9 +66,9 @@ extension ChatService {
         let caller: Caller
         if keys.contains(digest: digest) {
             caller = Caller(owner: APIKeys.hex(digest), key: nil)
-        } else if let record = keyDirectory.lookup(hash: APIKeys.hex(digest)) {
-            guard !record.isRevoked else { refuseKey("this API key has been revoked", r, shape); return nil }
-            caller = Caller(owner: KeyStore.owner(ofKeyID: record.id), key: record)
+        } else if let key = keyDirectory.lookup(hash: APIKeys.hex(digest)) {
+            guard !key.record.isRevoked else { refuseKey("this API key has been revoked", r, shape); return nil }
+            caller = Caller(owner: KeyStore.owner(ofKeyID: key.record.id), key: key)
         } else if !keyDirectory.isCurrent(since: r.startedAt) {
             // Perhaps created a moment ago on another instance: look once more before refusing.
             keyDirectory.afterNextRefresh { if r.isClientConnected { retry() } }

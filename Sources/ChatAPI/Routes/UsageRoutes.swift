@@ -115,8 +115,8 @@ extension ChatService {
     }
 
     /// The key's limits and where its windows stand now (as this worker last saw them).
-    private func writeLimits(_ w: inout JSONWriter, _ key: KeyRecord) {
-        let l = key.limits
+    private func writeLimits(_ w: inout JSONWriter, _ key: DirectoryKey) {
+        let l = key.record.limits
         w.beginObject()
         w.field("rpm", l.rpm)
         w.field("tpm", l.tpm)
@@ -131,7 +131,7 @@ extension ChatService {
         } else {
             w.null()
         }
-        if let budget = l.budgetUSD.flatMap(USD.pico), let spent = limitWindows.reading(KeyLimiter.subject(key, "usd")) {
+        if let budget = key.budgetPico, let window = keyLimiter.usdWindow(key), let spent = limitWindows.reading(window) {
             w.field("budget_spent_usd", USD.format(max(0, budget - spent.remaining)))
             w.field("budget_resets_in_s", Int(KeyLimiter.seconds(spent.resetMs)))
         }

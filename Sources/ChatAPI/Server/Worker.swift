@@ -57,7 +57,10 @@ public final class Worker {
     lazy var metrics = WorkerMetrics(routePatterns: router.patterns, upstream: service.upstreamMetrics,
                                      resilience: service.resilienceMetrics, usage: { [unowned service] in
                                          UsageCounts(byModel: service.usageLedger.byModel, refused: service.limitMetrics.refused,
-                                                     ledgerRowsDropped: service.usageLedger.droppedRows)
+                                                     ledgerRowsDropped: service.usageLedger.droppedRows,
+                                                     admissionsLocal: service.limitMetrics.admissionsLocal,
+                                                     admissionsWaited: service.limitMetrics.admissionsWaited,
+                                                     limitStatements: UInt64(service.limitWindows.statements + service.streamSlots.statements))
                                      })
     let metricsCollection: MetricsCollection
 
