@@ -68,10 +68,14 @@ final class StreamSlots {
     /// last claim (for headers).
     func active(_ subject: String) -> Int { subjects[subject]?.active ?? 0 }
 
+    /// Slots claimed beyond the streams waiting, for a key with room to spare (64 or more): a
+    /// growing load then claims in a few steps instead of one stream at a time.
+    static func ahead(limit: Int, streams: Int) -> Int { limit < 64 ? 0 : min(32, max(1, streams / 8)) }
+
     private func claim(_ subject: String) {
         guard var s = subjects[subject], !stopped else { return }
         s.inFlight = true
-        let want = s.waiters.count
+        let want = s.waiters.count + Self.ahead(limit: s.limit, streams: s.active + s.waiters.count)
         subjects[subject] = s
         statements += 1
         store.slots([(subject, want, s.limit)]) { [weak self] r in
@@ -85,18 +89,23 @@ final class StreamSlots {
                 return
             }
             s.held += row.granted
-            var grants: [Grant] = []
-            for _ in waiters {
+            let full = row.granted < want
+            var answers: [((Grant) -> Void, Grant)] = []
+            for f in waiters {
                 if s.held > s.active {
                     s.active += 1
-                    grants.append(.granted)
+                    answers.append((f, .granted))
+                } else if full {
+                    answers.append((f, .refused))
                 } else {
-                    grants.append(.refused)
+                    // Arrived while the claim was in flight: claimed for next.
+                    s.waiters.append(f)
                 }
             }
-            if row.granted < want { s.fullUntilMs = SharedWindows.nowMs() + 100 }
+            if full { s.fullUntilMs = SharedWindows.nowMs() + 100 }
             self.subjects[subject] = s
-            for (f, g) in zip(waiters, grants) { f(g) }
+            if !s.waiters.isEmpty { self.claim(subject) }
+            for (f, g) in answers { f(g) }
         }
     }
 
