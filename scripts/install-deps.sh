@@ -4,8 +4,10 @@
 set -euo pipefail
 need=(pkg-config libcurl4-openssl-dev libpq-dev libssl-dev postgresql ca-certificates)
 # prometheus: its promtool lints the /metrics output (Tests/e2e/test_metrics.py);
-# nginx: the reverse-proxy tests run the shipped deploy/nginx config (Tests/e2e/test_nginx.py).
-if [[ "${1:-}" == "--test" ]]; then need+=(python3 python3-venv python3-pip prometheus nginx); fi
+# nginx: the reverse-proxy tests run the shipped deploy/nginx config (Tests/e2e/test_nginx.py);
+# chromium, chromium-driver: a real browser's EventSource resumes a dropped stream, driven by
+# Selenium through Debian's chromedriver (Tests/e2e/test_browser_resume.py; nothing is downloaded).
+if [[ "${1:-}" == "--test" ]]; then need+=(python3 python3-venv python3-pip prometheus nginx chromium chromium-driver); fi
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,9 +12,15 @@ extension ChatAPIEndToEnd {
             #expect(r.header("X-Accel-Buffering") == "no")
             let names = r.events.map(\.event)
             #expect(names == ["start"] + Array(repeating: "token", count: 5) + ["done"], "events: \(names)")
-            let ids = r.events.compactMap { $0.id.flatMap { Int($0) } }
-            #expect(ids.count == r.events.count, "every event has a numeric id")
-            #expect(zip(ids, ids.dropFirst()).allSatisfy { $0 < $1 }, "ids increase: \(ids)")
+            // Every id is <message id>:<characters of the answer sent so far> (what a resume needs).
+            let messageID = r.first("start")?.json?.str("message_id") ?? "?"
+            let positions = r.events.compactMap { e -> Int? in
+                guard let id = e.id, id.hasPrefix(messageID + ":") else { return nil }
+                return Int(id.dropFirst(messageID.count + 1))
+            }
+            #expect(positions.count == r.events.count, "every event has an id naming the answer: \(r.events.map(\.id))")
+            #expect(zip(positions, positions.dropFirst()).allSatisfy { $0 <= $1 }, "positions never go back: \(positions)")
+            #expect(positions.first == 0 && positions.last == r.text.unicodeScalars.count)
             let start = r.first("start")?.json
             #expect(start?.str("model") == "gpt-4.1")
             #expect(start?.str("provider") == "openai")

@@ -40,11 +40,14 @@ def test_chat_sse_framing(http):
     assert r.headers["content-type"].startswith("text/event-stream")
     assert r.headers["cache-control"] == "no-cache"
     assert r.headers["x-accel-buffering"] == "no"
-    ids = [int(e[0]) for e in events]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
     kinds = [e[1] for e in events]
     assert kinds == ["start", "token", "token", "token", "token", "done"]
     start = json.loads(events[0][2])
+    # Every id is <message id>:<characters of the answer so far>, never going back.
+    assert all(e[0].startswith(start["message_id"] + ":") for e in events)
+    positions = [int(e[0].rsplit(":", 1)[1]) for e in events]
+    assert positions == sorted(positions) and positions[0] == 0
+    assert positions[-1] == sum(len(json.loads(e[2])["text"]) for e in events if e[1] == "token")
     assert start["model"] == "gpt-5.4-mini" and start["provider"] == "openai"
     assert "".join(json.loads(e[2])["text"] for e in events if e[1] == "token") == "Hello from the mock"
     done = json.loads(events[-1][2])

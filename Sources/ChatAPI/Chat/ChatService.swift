@@ -37,6 +37,10 @@ final class ChatService {
     let streamSlots: StreamSlots
     let usageLedger: UsageLedger
     let limitMetrics = LimitMetrics()
+    /// Answers being generated on this worker, by message id: resuming clients follow them here.
+    var liveAnswers: [String: ChatTurn] = [:]
+    let progressWriter: ProgressWriter
+    let remoteFollowers: RemoteFollowers
     var keyLimiter: KeyLimiter { KeyLimiter(windows: limitWindows, slots: streamSlots) }
     var deploymentLimits: DeploymentLimiter { DeploymentLimiter(windows: limitWindows) }
 
@@ -49,7 +53,7 @@ final class ChatService {
     }
 
     init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, writer: String, multi: CurlMulti,
-         catalog: ModelCatalog, logger: Logger) {
+         catalog: ModelCatalog, logger: Logger, listenConfiguration: PGConfiguration) {
         self.loop = loop
         self.config = config
         self.catalog = catalog
@@ -64,10 +68,13 @@ final class ChatService {
         limitWindows = SharedWindows(loop: loop, store: limits)
         streamSlots = StreamSlots(loop: loop, store: limits)
         usageLedger = UsageLedger(loop: loop, store: UsageStore(pool: pool), logger: logger)
+        progressWriter = ProgressWriter(loop: loop, pool: pool, intervalMillis: config.progressIntervalMillis)
+        remoteFollowers = RemoteFollowers(loop: loop, pool: pool, listenConfiguration: listenConfiguration)
         timeouts = UpstreamTimeouts(
             connectMs: Int(config.upstreamConnectTimeoutSeconds * 1000),
             firstTokenMs: Int(config.upstreamFirstTokenTimeoutSeconds * 1000),
             idleMs: Int(config.upstreamIdleTimeoutSeconds * 1000))
+        progressWriter.turns = { [unowned self] in Array(self.liveAnswers.values) }
     }
 
     var activeTurns: Int { turns.count }

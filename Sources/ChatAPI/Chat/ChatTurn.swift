@@ -41,6 +41,13 @@ final class ChatTurn: ResilientUpstreamDelegate {
     /// Text events of attempts abandoned midway (restarted elsewhere): generated, so billed.
     private var discardedTokens = 0
     private var billed = false
+    /// Clients following this answer from elsewhere in it (reconnected with `Last-Event-ID`).
+    private var followers: [ResumedStream] = []
+    /// How much of `answer` the progress writes have saved (UTF-8 bytes), and whether the next
+    /// one replaces the stored text (after a restart) rather than appending.
+    private var savedBytes = 0
+    private var replaceSaved = false
+    private var restarts = 0
     private let cancelOnDisconnect: Bool
     private let context: RequestContext?
     private var upstream: ResilientUpstream?
@@ -82,6 +89,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
     /// Starts the upstream call for `request` (its messages are the whole history).
     func start(_ request: ChatRequest) {
         self.request = request
+        if let id = storage?.start.assistantMessageID { service.liveAnswers[id] = self }
         responder.onClientGone = { [unowned self] in self.clientDidLeave() }
         responder.onWritabilityChanged = { [unowned self] writable in
             if writable { self.upstream?.resume() } else { self.upstream?.pause() }
@@ -176,6 +184,11 @@ final class ChatTurn: ResilientUpstreamDelegate {
             tokens += 1
             if !clientGone { service.upstreamMetrics.tokenRelayed(route.provider) }
             answer += text
+            if storage != nil { service.progressWriter.schedule() }
+            if !followers.isEmpty {
+                let n = text.unicodeScalars.count
+                for f in followers { f.send(text, scalarCount: n) }
+            }
             guard wire.isStreaming, !clientGone else { return }
             if !headersSent { sendHeaders() }
             service.frame.removeAll(keepingCapacity: true)
@@ -202,6 +215,10 @@ final class ChatTurn: ResilientUpstreamDelegate {
     func upstreamWillRestart(after error: ProviderError, on next: RoutedModel) {
         // Nothing of the failed answer is kept: the client is told, and the stored text starts over.
         answer = ""
+        savedBytes = 0
+        replaceSaved = true
+        restarts += 1
+        for f in followers { f.restart(reason: error.message, type: error.apiType, model: next.name, deployment: next.deployment.id) }
         discardedTokens += tokens
         tokens = 0
         usage = nil
@@ -331,6 +348,8 @@ final class ChatTurn: ResilientUpstreamDelegate {
                                            attempts: attemptsJSON, completion: done)
         }
         write { [self] result in
+            finishFollowers(status: status, error: error)
+            if case .success = result { service.progressWriter.answerEnded(id) }
             if case .failure(let e) = result {
                 if ChatService.isTransient(e) {
                     // The database is away: the client still gets its answer now, and the write
@@ -390,7 +409,50 @@ final class ChatTurn: ResilientUpstreamDelegate {
         if let t = headerHoldTimer { service.loop.cancel(t); headerHoldTimer = nil }
     }
 
+    // MARK: Resuming clients
+
+    /// A client resuming this answer on the worker generating it: what it missed, then every new
+    /// piece as it comes (the same bytes positions as the original stream).
+    func follow(_ r: HTTPResponder, from characters: Int) {
+        guard let id = storage?.start.assistantMessageID else { return }
+        let f = ResumedStream(responder: r, messageID: id, characters: characters, loop: service.loop, pingSeconds: service.pingSeconds)
+        f.begin()
+        f.catchUp(to: answer)
+        f.onEnd = { [weak self] f in self?.followers.removeAll { $0 === f } }
+        followers.append(f)
+    }
+
+    var owner: String? { storage?.owner }
+
+    private func finishFollowers(status: MessageStatus, error: String?) {
+        guard !followers.isEmpty, let s = storage else { return }
+        let o = outcomeBase
+        let a = AnswerProgress(id: s.start.assistantMessageID, conversationID: s.start.conversation.id, content: answer, status: status,
+                               finishReason: finish?.value,
+                               usage: usage.map { TokenUsage(promptTokens: $0.promptTokens, completionTokens: $0.completionTokens, totalTokens: $0.totalTokens) },
+                               error: error, model: o.model, deployment: o.deployment, ttftMs: o.ttftMs, latencyMs: o.latencyMs)
+        for f in followers { f.finish(a) }
+        followers = []
+    }
+
+    /// The text not yet saved for resuming clients elsewhere, or nil when all of it is.
+    func unsavedProgress() -> (delta: ProgressDelta, bytes: Int, restarts: Int)? {
+        guard !ended, let id = storage?.start.assistantMessageID else { return nil }
+        let utf8 = answer.utf8
+        guard utf8.count > savedBytes || replaceSaved else { return nil }
+        let text = String(decoding: utf8.dropFirst(savedBytes), as: UTF8.self)
+        return (ProgressDelta(id: id, text: text, replace: replaceSaved), utf8.count, restarts)
+    }
+
+    /// A progress write of `unsavedProgress()` was stored.
+    func progressSaved(bytes: Int, restarts: Int) {
+        guard restarts == self.restarts else { return }  // restarted since: the next write replaces
+        savedBytes = bytes
+        replaceSaved = false
+    }
+
     private func finished() {
+        if let id = storage?.start.assistantMessageID, service.liveAnswers[id] === self { service.liveAnswers[id] = nil }
         responder.onClientGone = nil
         responder.onWritabilityChanged = nil
         service.turnFinished(self)

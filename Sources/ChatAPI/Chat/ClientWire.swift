@@ -66,15 +66,21 @@ extension ClientWire {
 
 /// ChatRelay's own events (api.md): `start`, `token`, `done`, `error`, each with an increasing `id:`.
 struct NativeWire: ClientWire {
-    private var nextID = 1
+    /// Every event's id is `<message id>:<characters of the answer sent so far>`: what a
+    /// reconnecting client's `Last-Event-ID` needs to resume (docs/API.md, "Resuming a stream").
+    private let idPrefix: [UInt8]
+    private var characters = 0
     let isStreaming = true
+
+    init(messageID: String) {
+        idPrefix = Array("id: \(messageID):".utf8)
+    }
 
     func streamHeaders() -> HTTPHeaders { Self.sseHeaders() }
 
-    private mutating func frameHead(_ event: String, into out: inout [UInt8]) {
-        out.append(contentsOf: "id: ".utf8)
-        JSON.appendInt(Int64(nextID), to: &out)
-        nextID += 1
+    private func frameHead(_ event: String, into out: inout [UInt8]) {
+        out.append(contentsOf: idPrefix)
+        JSON.appendInt(Int64(characters), to: &out)
         out.append(contentsOf: "\nevent: ".utf8)
         out.append(contentsOf: event.utf8)
         out.append(contentsOf: "\ndata: ".utf8)
@@ -96,6 +102,7 @@ struct NativeWire: ClientWire {
 
     mutating func token(_ text: String, into out: inout [UInt8]) {
         // JSON escaping turns every newline into \n, so the data stays on one line.
+        characters += text.unicodeScalars.count
         frameHead("token", into: &out)
         out.append(contentsOf: #"{"text":"#.utf8)
         JSON.appendString(text, to: &out)
@@ -126,6 +133,8 @@ struct NativeWire: ClientWire {
     var canRestart: Bool { true }
 
     mutating func restart(_ reason: ProviderError, model: String, deployment: String, into out: inout [UInt8]) {
+        // The answer starts over: so do the positions.
+        characters = 0
         frameHead("restart", into: &out)
         var w = JSONWriter(appendingTo: out)
         w.beginObject()

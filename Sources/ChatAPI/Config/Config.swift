@@ -53,6 +53,8 @@ public struct Config: Sendable {
     public var idleTimeoutSeconds = 60.0
     public var maxConnections = 65536
     public var ssePingSeconds = 15.0
+    /// How often each worker saves the text of its answers in progress for resuming clients; 0: never.
+    public var progressIntervalMillis = 250
     public var onDisconnect = DisconnectPolicy.continue
     public var drainSeconds = 30.0
     public var upstreamConnectTimeoutSeconds = 10.0

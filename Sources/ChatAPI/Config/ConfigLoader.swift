@@ -156,6 +156,7 @@ public enum ConfigLoader {
         if let s = try seconds("CHAT_IDLE_TIMEOUT_S") { c.idleTimeoutSeconds = s }
         if let n = try int("CHAT_MAX_CONNECTIONS", 1...10_000_000) { c.maxConnections = n }
         if let s = try seconds("CHAT_SSE_PING_S") { c.ssePingSeconds = s }
+        if let n = try int("CHAT_PROGRESS_INTERVAL_MS", 0...60_000) { c.progressIntervalMillis = n }
         if let p = str("CHAT_ON_DISCONNECT") {
             guard let d = Config.DisconnectPolicy(rawValue: p.lowercased()) else {
                 throw ConfigError(setting: "CHAT_ON_DISCONNECT", value: p, allowed: "continue or cancel")

@@ -80,7 +80,7 @@ extension ChatService {
                 let system = start.conversation.systemPrompt ?? body.system
                 let request = ChatRequest(model: route.model, system: system, messages: ChatService.history(start.history),
                                           maxTokens: body.maxTokens, temperature: body.temperature)
-                let turn = ChatTurn(service: self, responder: r, wire: NativeWire(), route: route, fallbacks: body.fallbacks,
+                let turn = ChatTurn(service: self, responder: r, wire: NativeWire(messageID: start.assistantMessageID), route: route, fallbacks: body.fallbacks,
                                     storage: TurnStorage(store: store, owner: owner, start: start), caller: caller,
                                     admission: admission, cancelOnDisconnect: config.onDisconnect == .cancel)
                 track(turn)

@@ -54,9 +54,15 @@ extension ChatService {
     /// after the key list has been refreshed, once. The key comes from `Authorization: Bearer`,
     /// or else from `x-api-key` (how Anthropic's older SDKs and many tools send it); when both
     /// are sent, `Authorization` decides.
-    func authorize(_ req: HTTPRequest, _ r: HTTPResponder, shape: ErrorShape = .native, retry: @escaping () -> Void) -> Caller? {
-        let authorization = req.head.headers["Authorization"]
+    /// `queryToken`: also `?access_token=` when no header carries a key, for a route a browser's
+    /// `EventSource` opens (it cannot send headers).
+    func authorize(_ req: HTTPRequest, _ r: HTTPResponder, shape: ErrorShape = .native, queryToken: Bool = false,
+                   retry: @escaping () -> Void) -> Caller? {
+        var authorization = req.head.headers["Authorization"]
         let apiKey = req.head.headers["x-api-key"]
+        if queryToken, authorization == nil, apiKey == nil, let token = ChatService.queryValue(req.head.query, "access_token") {
+            authorization = "Bearer " + token
+        }
         guard let secret = APIKeys.presentedSecret(authorization: authorization, apiKey: apiKey) else {
             let msg = authorization == nil && apiKey == nil ? "missing Authorization: Bearer <key> (or x-api-key)" : "invalid API key"
             refuseKey(msg, r, shape)

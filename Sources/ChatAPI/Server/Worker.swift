@@ -81,7 +81,7 @@ public final class Worker {
         guard let m = CurlMulti(loop: loop) else { throw SystemError("curl_multi_init", code: 12) }
         multi = m
         service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, writer: shared.instanceID, multi: m,
-                              catalog: shared.catalog, logger: logger)
+                              catalog: shared.catalog, logger: logger, listenConfiguration: pgConfig)
         catalogStatus = shared.catalogStatus
         self.listeningFD = listeningFD
         metricsCollection = MetricsCollection(loop: loop)
@@ -158,6 +158,7 @@ public final class Worker {
         router.add(.delete, "/api/v1/conversations/{id}") { req, p, r in s.deleteConversation(req, p["id"] ?? "", r) }
         router.add(.get, "/api/v1/models") { req, _, r in s.models(req, r) }
         router.add(.get, "/api/v1/usage") { req, _, r in s.usage(req, r) }
+        router.add(.get, "/api/v1/messages/{id}/stream") { req, p, r in s.resumeAnswer(req, p["id"] ?? "", r) }
         let usageAdmin = AdminKeysAPI(admins: APIKeys(keys: shared.config.adminKeys), service: s)
         router.add(.get, "/admin/v1/usage") { req, _, r in usageAdmin.guarded(req, r) { s.adminUsage(req, r) } }
         router.add(.post, "/v1/chat/completions") { req, _, r in s.openAIChat(req, r) }
@@ -247,6 +248,8 @@ public final class Worker {
         server.closeAll()
         multi.close()
         service.keyDirectory.stop()
+        service.progressWriter.stop()
+        service.remoteFollowers.close()
         // Usage and charges not yet written, and stream slots held, go to the database before
         // its connections close (bounded: a database that is away does not hold the exit).
         let s = service

@@ -58,6 +58,9 @@ public final class PGConnection: IOHandler {
     }
     /// Told about every state change (connected → `.idle`, finished work → `.idle`, death → `.failed`).
     public var onStateChange: ((State) -> Void)?
+    /// `NOTIFY`s received on channels this connection `LISTEN`s to: (channel, payload). Unset,
+    /// they are dropped as they arrive.
+    public var onNotification: ((String, String) -> Void)?
     /// Server process id (`PQbackendPID`), for logs and tests.
     public private(set) var backendPID: Int32 = 0
 
@@ -273,7 +276,13 @@ public final class PGConnection: IOHandler {
             if !events.isDisjoint(with: [.readable, .hangup, .error, .readHangup]) {
                 // D4/D7: always consume on readable, even while flushing; 0 means the socket is broken.
                 guard PQconsumeInput(c) == 1 else { fail(.connectionLost(lastError())); return }
-                while let n = PQnotifies(c) { PQfreemem(n) }  // not used; freed so they do not pile up
+                while let live = conn, let n = PQnotifies(live) {
+                    // Copied out and freed at once, so they never pile up inside libpq.
+                    let channel = n.pointee.relname.map { String(cString: $0) } ?? ""
+                    let payload = n.pointee.extra.map { String(cString: $0) } ?? ""
+                    PQfreemem(n)
+                    onNotification?(channel, payload)
+                }
                 drainResults()
                 guard let c2 = conn else { return }
                 if PQstatus(c2) == CONNECTION_BAD { fail(.connectionLost(lastError())) }
