@@ -125,6 +125,8 @@ struct PrometheusText {
         sample("chatrelay_limit_admissions_total", [("path", "database")], u.admissionsWaited)
         family("chatrelay_limit_statements_total", "counter", "Statements the limits sent to PostgreSQL (claims, reads, batched syncs, stream slots).")
         sample("chatrelay_limit_statements_total", [], u.limitStatements)
+        family("chatrelay_progress_writes_total", "counter", "Batched writes of the text of answers in progress (one statement per worker per interval at most).")
+        sample("chatrelay_progress_writes_total", [], u.progressWrites)
         family("chatrelay_usage_rows_dropped_total", "counter", "Usage ledger rows dropped because too many waited for the database.")
         sample("chatrelay_usage_rows_dropped_total", [], u.ledgerRowsDropped)
         family("chatrelay_breaker_state", "gauge", "Circuit breaker per deployment: 0 closed, 1 open, 2 half-open.")

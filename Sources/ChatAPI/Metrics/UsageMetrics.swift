@@ -20,6 +20,8 @@ struct UsageCounts: Sendable {
     var admissionsWaited: UInt64 = 0
     /// Statements the limits sent (claims, reads, syncs).
     var limitStatements: UInt64 = 0
+    /// Batched progress writes of answers in progress (resumable streams).
+    var progressWrites: UInt64 = 0
 
     mutating func merge(_ o: UsageCounts) {
         for (m, t) in o.byModel {
@@ -36,5 +38,6 @@ struct UsageCounts: Sendable {
         admissionsLocal &+= o.admissionsLocal
         admissionsWaited &+= o.admissionsWaited
         limitStatements &+= o.limitStatements
+        progressWrites &+= o.progressWrites
     }
 }

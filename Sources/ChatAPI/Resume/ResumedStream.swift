@@ -6,8 +6,9 @@ import Storage
 /// One client following an answer from a position (`GET /api/v1/messages/{id}/stream`): the text
 /// it missed first, as one `token` event, then each new piece as it comes, then `done` or `error`.
 /// Every event's id is `<message id>:<characters>` like the original stream's, so a client that
-/// drops again resumes again. A follower that cannot keep up is disconnected (its client resumes
-/// from its last id) rather than holding text for it without bound.
+/// drops again resumes again. A follower never pauses the answer for others: one that stops
+/// reading is cut off by its connection's output limit (4 MiB), and its client resumes from its
+/// last id.
 final class ResumedStream {
     let responder: HTTPResponder
     let messageID: String
@@ -53,7 +54,6 @@ final class ResumedStream {
         JSON.appendString(piece, to: &out)
         out.append(contentsOf: "}\n\n".utf8)
         responder.write(out)
-        if !responder.isWritable { end(writeClosing: nil, closeConnection: true) }
     }
 
     /// The answer started over on another deployment: so does this client's position.
@@ -123,14 +123,14 @@ final class ResumedStream {
     }
 
     /// Ends the response (with `closing` as its last frame, when the client is still there).
-    func end(writeClosing closing: [UInt8]?, closeConnection: Bool = false) {
+    func end(writeClosing closing: [UInt8]?) {
         guard !ended else { return }
         ended = true
         if let t = pingTimer { loop.cancel(t); pingTimer = nil }
         responder.onClientGone = nil
         if responder.isClientConnected {
             if let closing { responder.write(closing) }
-            if closeConnection { responder.abortConnection() } else { responder.endStream() }
+            responder.endStream()
         }
         onEnd?(self)
         onEnd = nil

@@ -60,7 +60,8 @@ public final class Worker {
                                                      ledgerRowsDropped: service.usageLedger.droppedRows,
                                                      admissionsLocal: service.limitMetrics.admissionsLocal,
                                                      admissionsWaited: service.limitMetrics.admissionsWaited,
-                                                     limitStatements: UInt64(service.limitWindows.statements + service.streamSlots.statements))
+                                                     limitStatements: UInt64(service.limitWindows.statements + service.streamSlots.statements),
+                                                     progressWrites: UInt64(service.progressWriter.statements))
                                      })
     let metricsCollection: MetricsCollection
 
