@@ -66,6 +66,20 @@ public enum Migrations {
         // Keys with limits, the usage ledger, and the counters every instance's limits share
         // (docs/limits.md).
         Migration(version: 5, name: "api keys, usage ledger and limit windows", statements: LimitSchema.statements),
+        // The text of answers in progress, one row per worker and interval holding every answer
+        // that grew (answer id → new text), for clients resuming on another instance.
+        Migration(version: 6, name: "answer_progress", statements: [
+            """
+            CREATE TABLE answer_progress (
+                writer text NOT NULL,
+                worker int NOT NULL,
+                seq bigint NOT NULL,
+                at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                deltas jsonb NOT NULL,
+                PRIMARY KEY (writer, worker, seq))
+            """,
+            "CREATE INDEX answer_progress_writer_at_idx ON answer_progress (writer, at)",
+        ]),
     ]
 
     /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the

@@ -47,6 +47,13 @@ public struct ProgressDelta: Sendable, Equatable {
 
 /// The answers in progress, saved in batches so another instance can resume them
 /// (docs/API.md, "Resuming a stream"), and the `NOTIFY` that tells them.
+///
+/// Each worker writes ONE row per interval (`answer_progress`: a JSON object from answer id to
+/// the text added since its last write, or from `<id>!` to text that replaces it after a
+/// restart): the cost of saving progress does not grow with the number of answers or their
+/// length, unlike rewriting each answer's row. A reader puts an answer's text together from the
+/// rows of its writer since the answer began. Rows older than the writer's oldest answer in
+/// progress are deleted by the writer; the final text is the message's own.
 public struct ProgressStore {
     public let pool: PGPool
     /// The channel every instance `LISTEN`s to; the payload is answer ids, comma-separated.
@@ -54,66 +61,133 @@ public struct ProgressStore {
 
     public init(pool: PGPool) { self.pool = pool }
 
-    /// Appends (or replaces) the text of every answer in `deltas` still `streaming`, and notifies
-    /// their ids and `ended` (answers stored as final since the last write) on the channel: one
-    /// statement, committed without waiting for its WAL flush (progress is rewritten by the
-    /// answer's own final write, which waits).
-    public func write(_ deltas: [ProgressDelta], ended: [String], completion: @escaping (Result<Void, StoreError>) -> Void) {
-        guard !deltas.isEmpty || !ended.isEmpty else { completion(.success(())); return }
-        let params: [String?] = [PGArray.literal(deltas.map(\.id)), PGArray.literal(deltas.map(\.text)),
-                                 "{" + deltas.map { $0.replace ? "t" : "f" }.joined(separator: ",") + "}", PGArray.literal(ended)]
-        pool.pipeline([PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit"),
-                       PGQuery(Self.writeSQL, params, prepared: "cr_progress")]) { results in
-            if case .failure(let e)? = results.last { completion(.failure(.database(e))) } else { completion(.success(())) }
+    /// Stores one batch (row `seq` of worker `worker` of instance `writer`) and notifies the ids
+    /// in it and `ended` (answers stored as final since the last write); with `pruneBelow`, also
+    /// deletes this worker's rows before that `seq`. One round trip, committed without waiting for
+    /// the WAL flush (the answer's own final write waits).
+    public func write(writer: String, worker: Int, seq: Int64, _ deltas: [ProgressDelta], ended: [String], pruneBelow: Int64?,
+                      completion: @escaping (Result<Void, StoreError>) -> Void) {
+        guard !deltas.isEmpty || !ended.isEmpty || pruneBelow != nil else { completion(.success(())); return }
+        var keys: [String] = []
+        var texts: [String] = []
+        for d in deltas {
+            keys.append(d.replace ? d.id + "!" : d.id)
+            texts.append(d.text)
+        }
+        var queries = [PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit")]
+        if !deltas.isEmpty {
+            queries.append(PGQuery(Self.insertSQL, [writer, String(worker), String(seq), PGArray.literal(keys), PGArray.literal(texts)],
+                                   prepared: "cr_progress_insert"))
+        }
+        let notified = deltas.map(\.id) + ended
+        if !notified.isEmpty {
+            queries.append(PGQuery(Self.notifySQL, [PGArray.literal(notified)], prepared: "cr_progress_notify"))
+        }
+        if let below = pruneBelow {
+            queries.append(PGQuery("DELETE FROM answer_progress WHERE writer = $1 AND worker = $2::int AND seq < $3::bigint",
+                                   [writer, String(worker), String(below)], prepared: "cr_progress_prune"))
+        }
+        pool.pipeline(queries) { results in
+            for r in results { if case .failure(let e) = r { completion(.failure(.database(e))); return } }
+            completion(.success(()))
         }
     }
 
     /// The answer `id` if it belongs to `owner` (nil: missing, another owner's, or not an answer).
     public func answer(owner: String, id: String, completion: @escaping (Result<AnswerProgress?, StoreError>) -> Void) {
         guard isValidUUID(id) else { completion(.success(nil)); return }
-        pool.query(Self.selectSQL + " AND c.owner_key_hash = $2", [PGArray.literal([id]), owner], prepared: "cr_progress_one") { r in
-            completion(r.map { Self.rows($0).first }.mapError(StoreError.database))
-        }
+        read([id.lowercased()], owner: owner) { r in completion(r.map(\.first)) }
     }
 
     /// Several answers by id (already authorized by the caller).
     public func answers(_ ids: [String], completion: @escaping (Result<[AnswerProgress], StoreError>) -> Void) {
-        pool.query(Self.selectSQL, [PGArray.literal(ids)], prepared: "cr_progress_many") { r in
-            completion(r.map(Self.rows).mapError(StoreError.database))
+        read(ids, owner: nil, completion: completion)
+    }
+
+    /// The messages, and for those still streaming the progress rows that hold their text: one
+    /// round trip.
+    private func read(_ ids: [String], owner: String?, completion: @escaping (Result<[AnswerProgress], StoreError>) -> Void) {
+        let list = PGArray.literal(ids)
+        pool.pipeline([PGQuery(Self.selectSQL, [list, owner], prepared: "cr_progress_messages"),
+                       PGQuery(Self.deltasSQL, [list, owner], prepared: "cr_progress_deltas")]) { results in
+            guard results.count == 2 else { completion(.failure(.database(.client("short pipeline")))); return }
+            switch (results[0], results[1]) {
+            case (.failure(let e), _), (_, .failure(let e)):
+                completion(.failure(.database(e)))
+            case (.success(let m), .success(let d)):
+                var answers = Self.rows(m)
+                var text: [String: String] = [:]
+                for i in 0..<d.rows.count {
+                    guard let id = d.value(i, "id") else { continue }
+                    if let r = d.value(i, "r") { text[id] = r }
+                    if let a = d.value(i, "d") { text[id, default: ""] += a }
+                }
+                for i in answers.indices where answers[i].status == .streaming {
+                    answers[i].content = text[answers[i].id] ?? answers[i].content
+                }
+                completion(.success(answers))
+            }
         }
     }
 
     /// Of `ids`, the answers still `streaming` whose instance is gone (no session left in
-    /// `pg_stat_activity`) become `interrupted`; completes with their ids.
+    /// `pg_stat_activity`) become `interrupted`, with the text their progress rows hold; completes
+    /// with their ids.
     public func markInterrupted(_ ids: [String], completion: @escaping (Result<[String], StoreError>) -> Void) {
         pool.query("""
-            UPDATE messages SET status = 'interrupted', updated_at = now()
-            WHERE id = ANY($1::uuid[]) AND status = 'streaming'
-              AND (writer IS NULL OR writer NOT IN (
-                    SELECT substr(application_name, length($2) + 1) FROM pg_stat_activity
-                    WHERE starts_with(application_name, $2)))
-            RETURNING id::text AS id
+            WITH gone AS (
+                SELECT m.id FROM messages m
+                WHERE m.id = ANY($1::uuid[]) AND m.status = 'streaming'
+                  AND (m.writer IS NULL OR m.writer NOT IN (
+                        SELECT substr(application_name, length($2) + 1) FROM pg_stat_activity
+                        WHERE starts_with(application_name, $2)))
+                FOR UPDATE),
+            texts AS (
+                SELECT g.id, \(Self.assembled("g.id::text")) AS content FROM gone g)
+            UPDATE messages m SET status = 'interrupted', content = coalesce(t.content, m.content), updated_at = now()
+            FROM texts t WHERE m.id = t.id
+            RETURNING m.id::text AS id
             """, [PGArray.literal(ids), ChatStore.writerPrefix], prepared: "cr_progress_sweep") { r in
             completion(r.map { res in (0..<res.rows.count).compactMap { res.value($0, "id") } }.mapError(StoreError.database))
         }
     }
 
-    static let writeSQL = """
-        WITH u AS (
-            UPDATE messages m SET content = CASE WHEN x.r THEN x.d ELSE m.content || x.d END, updated_at = now()
-            FROM unnest($1::uuid[], $2::text[], $3::bool[]) AS x(id, d, r)
-            WHERE m.id = x.id AND m.status = 'streaming'
-            RETURNING m.id::text AS id),
-        ids AS (SELECT id FROM u UNION ALL SELECT unnest($4::text[])),
-        numbered AS (SELECT id, (row_number() OVER ()) / 150 AS g FROM ids)
-        SELECT pg_notify('\(channel)', string_agg(id, ',')) FROM numbered GROUP BY g
+    /// SQL for the text of answer `id` (an expression) from its writer's progress rows.
+    static func assembled(_ id: String) -> String {
+        """
+        (SELECT string_agg(coalesce(p.deltas->>(\(id) || '!'), '') || coalesce(p.deltas->>\(id), ''), '' ORDER BY p.worker, p.seq)
+         FROM messages mm JOIN answer_progress p ON p.writer = mm.writer AND p.at >= mm.created_at - interval '2 seconds'
+         WHERE mm.id = \(id)::uuid AND (p.deltas ? \(id) OR p.deltas ? (\(id) || '!')))
+        """
+    }
+
+    static let insertSQL = """
+        INSERT INTO answer_progress (writer, worker, seq, deltas)
+        VALUES ($1, $2::int, $3::bigint, jsonb_object($4::text[], $5::text[]))
+        """
+
+    /// 150 ids per notification: a payload must stay under 8000 bytes.
+    static let notifySQL = """
+        SELECT pg_notify('\(channel)', string_agg(id, ',')) FROM (
+            SELECT id, (row_number() OVER ()) / 150 AS g FROM unnest($1::text[]) AS id) t
+        GROUP BY g
         """
 
     static let selectSQL = """
         SELECT m.id::text AS id, m.conversation_id::text AS conversation_id, m.content, m.status, m.finish_reason,
                m.prompt_tokens, m.completion_tokens, m.total_tokens, m.error, m.model, m.deployment, m.ttft_ms, m.latency_ms
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
-        WHERE m.id = ANY($1::uuid[]) AND m.role = 'assistant'
+        WHERE m.id = ANY($1::uuid[]) AND m.role = 'assistant' AND ($2::text IS NULL OR c.owner_key_hash = $2)
+        """
+
+    /// Rows in the order they were written; a replacing piece (`r`) resets the text.
+    static let deltasSQL = """
+        SELECT m.id::text AS id, p.deltas->>(m.id::text || '!') AS r, p.deltas->>(m.id::text) AS d
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        JOIN answer_progress p ON p.writer = m.writer AND p.at >= m.created_at - interval '2 seconds'
+        WHERE m.id = ANY($1::uuid[]) AND m.status = 'streaming' AND ($2::text IS NULL OR c.owner_key_hash = $2)
+          AND (p.deltas ? (m.id::text) OR p.deltas ? (m.id::text || '!'))
+        ORDER BY m.id, p.worker, p.seq
         """
 
     static func rows(_ res: PGResult) -> [AnswerProgress] {

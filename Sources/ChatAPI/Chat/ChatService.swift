@@ -52,7 +52,7 @@ final class ChatService {
         if t == .opened { logger.warn("circuit breaker opened", fields) } else { logger.info("circuit breaker \(t == .closed ? "closed" : "half-open")", fields) }
     }
 
-    init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, writer: String, multi: CurlMulti,
+    init(loop: EventLoop, config: Config, keys: APIKeys, pool: PGPool, writer: String, worker: Int = 0, multi: CurlMulti,
          catalog: ModelCatalog, logger: Logger, listenConfiguration: PGConfiguration) {
         self.loop = loop
         self.config = config
@@ -68,7 +68,7 @@ final class ChatService {
         limitWindows = SharedWindows(loop: loop, store: limits)
         streamSlots = StreamSlots(loop: loop, store: limits)
         usageLedger = UsageLedger(loop: loop, store: UsageStore(pool: pool), logger: logger)
-        progressWriter = ProgressWriter(loop: loop, pool: pool, intervalMillis: config.progressIntervalMillis)
+        progressWriter = ProgressWriter(loop: loop, pool: pool, writer: writer, worker: worker, intervalMillis: config.progressIntervalMillis)
         remoteFollowers = RemoteFollowers(loop: loop, pool: pool, listenConfiguration: listenConfiguration)
         timeouts = UpstreamTimeouts(
             connectMs: Int(config.upstreamConnectTimeoutSeconds * 1000),

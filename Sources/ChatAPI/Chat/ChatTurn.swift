@@ -48,6 +48,8 @@ final class ChatTurn: ResilientUpstreamDelegate {
     private var savedBytes = 0
     private var replaceSaved = false
     private var restarts = 0
+    /// The worker's progress row current when this answer began: rows from here on may hold its text.
+    private(set) var progressFirstSeq: Int64 = .max
     private let cancelOnDisconnect: Bool
     private let context: RequestContext?
     private var upstream: ResilientUpstream?
@@ -89,7 +91,10 @@ final class ChatTurn: ResilientUpstreamDelegate {
     /// Starts the upstream call for `request` (its messages are the whole history).
     func start(_ request: ChatRequest) {
         self.request = request
-        if let id = storage?.start.assistantMessageID { service.liveAnswers[id] = self }
+        if let id = storage?.start.assistantMessageID {
+            service.liveAnswers[id] = self
+            progressFirstSeq = service.progressWriter.nextSeq
+        }
         responder.onClientGone = { [unowned self] in self.clientDidLeave() }
         responder.onWritabilityChanged = { [unowned self] writable in
             if writable { self.upstream?.resume() } else { self.upstream?.pause() }

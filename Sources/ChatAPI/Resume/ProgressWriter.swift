@@ -2,14 +2,20 @@ import Reactor
 import Storage
 
 /// Saves the text of this worker's answers in progress, so a client that lost its connection can
-/// resume on any instance: every `intervalMillis`, ONE statement for all of the worker's answers
-/// that grew (only what is new is sent, appended to what is stored), which also notifies the
-/// progress channel of their ids and of the answers stored as final since the last write.
-/// Nothing is written per token; an interval with nothing new writes nothing.
+/// resume on any instance: every `intervalMillis`, ONE row for all of the worker's answers that
+/// grew (only what is new), in one round trip that also notifies the progress channel of their
+/// ids and of the answers stored as final since the last write, and now and then deletes the
+/// worker's rows that no answer in progress needs. Nothing is written per token or per answer;
+/// an interval with nothing new writes nothing.
 final class ProgressWriter {
     private let loop: EventLoop
     private let store: ProgressStore
+    private let writer: String
+    private let worker: Int
     let intervalMillis: Int64
+    /// The next row's number; starts from the clock so a restarted worker never reuses one.
+    private(set) var nextSeq: Int64
+    private var lastPruneMs: Int64 = 0
     private var timer: TimerID?
     private var inFlight = false
     private var ended: [String] = []
@@ -18,10 +24,13 @@ final class ProgressWriter {
     /// Where the answers in progress are: the worker's live turns.
     var turns: () -> [ChatTurn] = { [] }
 
-    init(loop: EventLoop, pool: PGPool, intervalMillis: Int) {
+    init(loop: EventLoop, pool: PGPool, writer: String, worker: Int, intervalMillis: Int) {
         self.loop = loop
         store = ProgressStore(pool: pool)
+        self.writer = writer
+        self.worker = worker
         self.intervalMillis = Int64(intervalMillis)
+        nextSeq = wallClockMillis() * 1_000
     }
 
     /// An answer now stored as final: its followers elsewhere are told with the next write.
@@ -44,17 +53,27 @@ final class ProgressWriter {
         guard !inFlight else { return schedule() }
         var deltas: [ProgressDelta] = []
         var taken: [(turn: ChatTurn, bytes: Int, restarts: Int)] = []
-        for t in turns() {
+        var oldest = nextSeq
+        let live = turns()
+        for t in live {
+            oldest = min(oldest, t.progressFirstSeq)
             guard let p = t.unsavedProgress() else { continue }
             deltas.append(p.delta)
             taken.append((t, p.bytes, p.restarts))
         }
         let endedNow = ended
         ended = []
-        guard !deltas.isEmpty || !endedNow.isEmpty else { return }
+        // Rows before the oldest answer in progress are no one's any more: deleted every 5 s, and
+        // all of them once the worker has no answer in progress.
+        let now = Int64(monotonicNanos() / 1_000_000)
+        let prune: Int64? = now - lastPruneMs >= 5_000 || live.isEmpty ? oldest : nil
+        guard !deltas.isEmpty || !endedNow.isEmpty || prune != nil else { return }
+        if prune != nil { lastPruneMs = now }
         inFlight = true
         statements += 1
-        store.write(deltas, ended: endedNow) { [weak self] r in
+        let seq = nextSeq
+        nextSeq += 1
+        store.write(writer: writer, worker: worker, seq: seq, deltas, ended: endedNow, pruneBelow: prune) { [weak self] r in
             guard let self else { return }
             self.inFlight = false
             switch r {
@@ -64,7 +83,7 @@ final class ProgressWriter {
                 // Sent again with what comes next (the saved offsets did not move).
                 self.ended.append(contentsOf: endedNow)
             }
-            if !taken.isEmpty || !self.ended.isEmpty { self.schedule() }
+            if !taken.isEmpty || !self.ended.isEmpty || !self.turns().isEmpty { self.schedule() }
         }
     }
 

@@ -81,7 +81,7 @@ public final class Worker {
         pool = PGPool(loop: loop, configuration: pgConfig, size: c.dbPool, maxQueue: 16_384)
         guard let m = CurlMulti(loop: loop) else { throw SystemError("curl_multi_init", code: 12) }
         multi = m
-        service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, writer: shared.instanceID, multi: m,
+        service = ChatService(loop: loop, config: c, keys: shared.keys, pool: pool, writer: shared.instanceID, worker: index, multi: m,
                               catalog: shared.catalog, logger: logger, listenConfiguration: pgConfig)
         catalogStatus = shared.catalogStatus
         self.listeningFD = listeningFD
