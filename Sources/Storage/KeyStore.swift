@@ -154,17 +154,21 @@ public struct KeyStore {
 /// batch as arrays in one round trip.
 public enum PGArray {
     public static func literal(_ items: [String]) -> String {
-        var out = "{"
+        // Built as bytes: a progress write sends a thousand answers' text this way four times a second.
+        var out: [UInt8] = []
+        out.reserveCapacity(items.reduce(2) { $0 + $1.utf8.count + 3 })
+        out.append(UInt8(ascii: "{"))
         for (i, s) in items.enumerated() {
-            if i > 0 { out += "," }
-            out += "\""
-            for ch in s.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            for b in s.utf8 {
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(b)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func literal(_ items: [Int64]) -> String {

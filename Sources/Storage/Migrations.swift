@@ -80,6 +80,14 @@ public enum Migrations {
             """,
             "CREATE INDEX answer_progress_writer_at_idx ON answer_progress (writer, at)",
         ]),
+        // Two parallel text arrays instead of a JSON object, stored uncompressed: building and
+        // compressing a thousand-key jsonb four times a second per worker cost more than the rest of
+        // the progress write (bench/RESULTS.md). The rows are ephemeral, so the old ones go.
+        Migration(version: 7, name: "answer_progress as arrays", statements: [
+            "TRUNCATE answer_progress",
+            "ALTER TABLE answer_progress DROP COLUMN deltas, ADD COLUMN ids text[] NOT NULL, ADD COLUMN texts text[] NOT NULL",
+            "ALTER TABLE answer_progress ALTER COLUMN ids SET STORAGE EXTERNAL, ALTER COLUMN texts SET STORAGE EXTERNAL",
+        ]),
     ]
 
     /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the

@@ -48,9 +48,9 @@ public struct ProgressDelta: Sendable, Equatable {
 /// The answers in progress, saved in batches so another instance can resume them
 /// (docs/API.md, "Resuming a stream"), and the `NOTIFY` that tells them.
 ///
-/// Each worker writes ONE row per interval (`answer_progress`: a JSON object from answer id to
-/// the text added since its last write, or from `<id>!` to text that replaces it after a
-/// restart): the cost of saving progress does not grow with the number of answers or their
+/// Each worker writes ONE row per interval (`answer_progress`: parallel arrays of answer ids and
+/// the text each gained since the worker's last write; an id written `<id>!` marks text that
+/// replaces it after a restart): the cost of saving progress does not grow with the number of answers or their
 /// length, unlike rewriting each answer's row. A reader puts an answer's text together from the
 /// rows of its writer since the answer began. Rows older than the writer's oldest answer in
 /// progress are deleted by the writer; the final text is the message's own.
@@ -155,15 +155,16 @@ public struct ProgressStore {
     /// SQL for the text of answer `id` (an expression) from its writer's progress rows.
     static func assembled(_ id: String) -> String {
         """
-        (SELECT string_agg(coalesce(p.deltas->>(\(id) || '!'), '') || coalesce(p.deltas->>\(id), ''), '' ORDER BY p.worker, p.seq)
+        (SELECT string_agg(coalesce(p.texts[array_position(p.ids, \(id) || '!')], '')
+                           || coalesce(p.texts[array_position(p.ids, \(id))], ''), '' ORDER BY p.worker, p.seq)
          FROM messages mm JOIN answer_progress p ON p.writer = mm.writer AND p.at >= mm.created_at - interval '2 seconds'
-         WHERE mm.id = \(id)::uuid AND (p.deltas ? \(id) OR p.deltas ? (\(id) || '!')))
+         WHERE mm.id = \(id)::uuid AND (\(id) = ANY(p.ids) OR (\(id) || '!') = ANY(p.ids)))
         """
     }
 
     static let insertSQL = """
-        INSERT INTO answer_progress (writer, worker, seq, deltas)
-        VALUES ($1, $2::int, $3::bigint, jsonb_object($4::text[], $5::text[]))
+        INSERT INTO answer_progress (writer, worker, seq, ids, texts)
+        VALUES ($1, $2::int, $3::bigint, $4::text[], $5::text[])
         """
 
     /// 150 ids per notification: a payload must stay under 8000 bytes.
@@ -182,11 +183,12 @@ public struct ProgressStore {
 
     /// Rows in the order they were written; a replacing piece (`r`) resets the text.
     static let deltasSQL = """
-        SELECT m.id::text AS id, p.deltas->>(m.id::text || '!') AS r, p.deltas->>(m.id::text) AS d
+        SELECT m.id::text AS id, p.texts[array_position(p.ids, m.id::text || '!')] AS r,
+               p.texts[array_position(p.ids, m.id::text)] AS d
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         JOIN answer_progress p ON p.writer = m.writer AND p.at >= m.created_at - interval '2 seconds'
         WHERE m.id = ANY($1::uuid[]) AND m.status = 'streaming' AND ($2::text IS NULL OR c.owner_key_hash = $2)
-          AND (p.deltas ? (m.id::text) OR p.deltas ? (m.id::text || '!'))
+          AND (m.id::text = ANY(p.ids) OR (m.id::text || '!') = ANY(p.ids))
         ORDER BY m.id, p.worker, p.seq
         """
 
