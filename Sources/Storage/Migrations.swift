@@ -88,6 +88,12 @@ public enum Migrations {
             "ALTER TABLE answer_progress DROP COLUMN deltas, ADD COLUMN ids text[] NOT NULL, ADD COLUMN texts text[] NOT NULL",
             "ALTER TABLE answer_progress ALTER COLUMN ids SET STORAGE EXTERNAL, ALTER COLUMN texts SET STORAGE EXTERNAL",
         ]),
+        // Answer ids as uuid (16 bytes, not 37 characters: most of a row was ids), and the ones whose
+        // text replaces what came before (after a restart) in their own, usually empty, array.
+        Migration(version: 8, name: "answer_progress ids as uuid", statements: [
+            "TRUNCATE answer_progress",
+            "ALTER TABLE answer_progress ALTER COLUMN ids TYPE uuid[] USING ids::uuid[], ADD COLUMN replaced uuid[] NOT NULL DEFAULT '{}'",
+        ]),
     ]
 
     /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the

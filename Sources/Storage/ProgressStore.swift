@@ -49,8 +49,8 @@ public struct ProgressDelta: Sendable, Equatable {
 /// (docs/API.md, "Resuming a stream"), and the `NOTIFY` that tells them.
 ///
 /// Each worker writes ONE row per interval (`answer_progress`: parallel arrays of answer ids and
-/// the text each gained since the worker's last write; an id written `<id>!` marks text that
-/// replaces it after a restart): the cost of saving progress does not grow with the number of answers or their
+/// the text each gained since the worker's last write; ids also in `replaced` start over with
+/// that text, after a restart): the cost of saving progress does not grow with the number of answers or their
 /// length, unlike rewriting each answer's row. A reader puts an answer's text together from the
 /// rows of its writer since the answer began. Rows older than the writer's oldest answer in
 /// progress are deleted by the writer; the final text is the message's own.
@@ -68,15 +68,11 @@ public struct ProgressStore {
     public func write(writer: String, worker: Int, seq: Int64, _ deltas: [ProgressDelta], ended: [String], pruneBelow: Int64?,
                       completion: @escaping (Result<Void, StoreError>) -> Void) {
         guard !deltas.isEmpty || !ended.isEmpty || pruneBelow != nil else { completion(.success(())); return }
-        var keys: [String] = []
-        var texts: [String] = []
-        for d in deltas {
-            keys.append(d.replace ? d.id + "!" : d.id)
-            texts.append(d.text)
-        }
+        let texts = deltas.map(\.text)
         var queries = [PGQuery(SQL.commitWithoutFlush, prepared: "cr_async_commit")]
         if !deltas.isEmpty {
-            queries.append(PGQuery(Self.insertSQL, [writer, String(worker), String(seq), PGArray.literal(keys), PGArray.literal(texts)],
+            queries.append(PGQuery(Self.insertSQL, [writer, String(worker), String(seq), PGArray.literal(deltas.map(\.id)),
+                                                    PGArray.literal(texts), PGArray.literal(deltas.filter(\.replace).map(\.id))],
                                    prepared: "cr_progress_insert"))
         }
         let notified = deltas.map(\.id) + ended
@@ -155,16 +151,17 @@ public struct ProgressStore {
     /// SQL for the text of answer `id` (an expression) from its writer's progress rows.
     static func assembled(_ id: String) -> String {
         """
-        (SELECT string_agg(coalesce(p.texts[array_position(p.ids, \(id) || '!')], '')
-                           || coalesce(p.texts[array_position(p.ids, \(id))], ''), '' ORDER BY p.worker, p.seq)
+        (SELECT string_agg(p.texts[array_position(p.ids, mm.id)], '' ORDER BY p.worker, p.seq)
          FROM messages mm JOIN answer_progress p ON p.writer = mm.writer AND p.at >= mm.created_at - interval '2 seconds'
-         WHERE mm.id = \(id)::uuid AND (\(id) = ANY(p.ids) OR (\(id) || '!') = ANY(p.ids)))
+         WHERE mm.id = \(id)::uuid AND mm.id = ANY(p.ids)
+           AND p.seq >= coalesce((SELECT max(q.seq) FROM answer_progress q WHERE q.writer = mm.writer AND q.worker = p.worker
+                                  AND mm.id = ANY(q.replaced)), 0))
         """
     }
 
     static let insertSQL = """
-        INSERT INTO answer_progress (writer, worker, seq, ids, texts)
-        VALUES ($1, $2::int, $3::bigint, $4::text[], $5::text[])
+        INSERT INTO answer_progress (writer, worker, seq, ids, texts, replaced)
+        VALUES ($1, $2::int, $3::bigint, $4::uuid[], $5::text[], $6::uuid[])
         """
 
     /// 150 ids per notification: a payload must stay under 8000 bytes.
@@ -183,12 +180,12 @@ public struct ProgressStore {
 
     /// Rows in the order they were written; a replacing piece (`r`) resets the text.
     static let deltasSQL = """
-        SELECT m.id::text AS id, p.texts[array_position(p.ids, m.id::text || '!')] AS r,
-               p.texts[array_position(p.ids, m.id::text)] AS d
+        SELECT m.id::text AS id, CASE WHEN m.id = ANY(p.replaced) THEN p.texts[array_position(p.ids, m.id)] END AS r,
+               CASE WHEN m.id = ANY(p.replaced) THEN NULL ELSE p.texts[array_position(p.ids, m.id)] END AS d
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         JOIN answer_progress p ON p.writer = m.writer AND p.at >= m.created_at - interval '2 seconds'
         WHERE m.id = ANY($1::uuid[]) AND m.status = 'streaming' AND ($2::text IS NULL OR c.owner_key_hash = $2)
-          AND (m.id::text = ANY(p.ids) OR (m.id::text || '!') = ANY(p.ids))
+          AND m.id = ANY(p.ids)
         ORDER BY m.id, p.worker, p.seq
         """
 

@@ -7,19 +7,15 @@ second; and a 60-requests-a-minute key gets 60 of 300 requests spread over the i
 import json
 import os
 import re
-import signal
-import subprocess
-import tempfile
 import threading
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import KEYS, Proc, _failed, start_relay, wait_healthy
-from deploy_support import PostgresCluster, free_port, nginx_args, nginx_binary, render_nginx
+from deploy_support import nginx_binary
+from stacks import instances, shared_database, start_nginx
 
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx not installed (scripts/install-deps.sh --test)")
 
@@ -89,40 +85,13 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(workdir, mock_port, request):
-    root = Path(tempfile.mkdtemp(prefix="limits-stack-", dir=workdir))
-    os.chmod(root, 0o755)
-    pg = PostgresCluster(root / "pg")
-    pg.start()
-    request.addfinalizer(pg.stop)
+    root, pg = shared_database(workdir, "limits-stack-", request)
     models = root / "models.yaml"
     models.write_text(CATALOG.format(port=mock_port))
     os.chmod(models, 0o644)
     env = {"DATABASE_URL": pg.conninfo, "CHAT_ADMIN_KEYS": ADMIN, "CHAT_MODELS_FILE": str(models), "CHAT_WORKERS": "2"}
-    urls = []
-    for name in ("limits-a", "limits-b", "limits-c"):
-        proc, url = start_relay(workdir, mock_port, name, env)
-        request.addfinalizer(proc.stop)
-        urls.append(url)
-    folder = root / "nginx"
-    folder.mkdir()
-    port = free_port()
-    conf = render_nginx(folder, port, [int(u.rsplit(":", 1)[1]) for u in urls])
-    nginx = Proc("nginx", nginx_args(conf) + ["-g", "daemon off;"], dict(os.environ), folder / "nginx.out")
-
-    def stop_nginx():
-        if nginx.p.poll() is None:
-            nginx.p.send_signal(signal.SIGQUIT)
-            try:
-                nginx.p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                nginx.p.kill()
-        nginx.stop()
-
-    request.addfinalizer(stop_nginx)
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url, 20, alive=lambda: nginx.p.poll() is None):
-        raise RuntimeError(f"nginx did not come up:\n{(folder / 'error.log').read_text(errors='replace')}")
-    return Stack(url, urls, f"http://127.0.0.1:{mock_port}")
+    urls = [url for _, url in instances(workdir, mock_port, ["limits-a", "limits-b", "limits-c"], env, request)]
+    return Stack(start_nginx(root, urls, request), urls, f"http://127.0.0.1:{mock_port}")
 
 
 def create_key(base: str, **limits) -> tuple[str, str]:

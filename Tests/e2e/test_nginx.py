@@ -4,20 +4,16 @@ the other wrote, and SIGTERM to one instance loses nothing: its streams finish, 
 to the other one, and every turn is stored complete."""
 
 import json
-import os
-import shutil
 import signal
-import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import KEYS, Proc, _failed, start_relay, wait_healthy
-from deploy_support import PostgresCluster, free_port, nginx_args, nginx_binary, render_nginx
+from conftest import KEYS
+from deploy_support import nginx_binary
+from stacks import instances, shared_database, start_nginx
 
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx not installed (scripts/install-deps.sh --test)")
 
@@ -41,39 +37,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(workdir, mock_port, request):
-    root = Path(tempfile.mkdtemp(prefix="nginx-stack-", dir=workdir))
-    os.chmod(root, 0o755)
-    pg = PostgresCluster(root / "pg")
-    pg.start()
-    request.addfinalizer(pg.stop)
-    env = {"DATABASE_URL": pg.conninfo, "CHAT_DRAIN_S": str(DRAIN_S)}
-    a = start_relay(workdir, mock_port, "nginx-a", env)
-    request.addfinalizer(a[0].stop)
-    b = start_relay(workdir, mock_port, "nginx-b", env)
-    request.addfinalizer(b[0].stop)
-
-    folder = root / "nginx"
-    folder.mkdir()
-    port = free_port()
-    conf = render_nginx(folder, port, [int(a[1].rsplit(":", 1)[1]), int(b[1].rsplit(":", 1)[1])])
-    nginx = Proc("nginx", nginx_args(conf) + ["-g", "daemon off;"], dict(os.environ), folder / "nginx.out")
-    request.addfinalizer(lambda: stop_nginx(nginx, folder))
-    url = f"http://127.0.0.1:{port}"
-    if not wait_healthy(url, 20, alive=lambda: nginx.p.poll() is None):
-        raise RuntimeError(f"nginx did not come up:\n{(folder / 'error.log').read_text(errors='replace')}")
-    return Stack(url, a, b)
-
-
-def stop_nginx(nginx: Proc, folder: Path):
-    if nginx.p.poll() is None:
-        nginx.p.send_signal(signal.SIGQUIT)  # graceful: finish open requests
-        try:
-            nginx.p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            nginx.p.kill()
-    nginx.stop()
-    if _failed["any"]:
-        print((folder / "error.log").read_text(errors="replace")[-4000:])
+    root, pg = shared_database(workdir, "nginx-stack-", request)
+    a, b = instances(workdir, mock_port, ["nginx-a", "nginx-b"], {"DATABASE_URL": pg.conninfo, "CHAT_DRAIN_S": str(DRAIN_S)}, request)
+    return Stack(start_nginx(root, [a[1], b[1]], request), a, b)
 
 
 def stream_chat(base: str, body: dict, request_id: str | None = None, on_first_token=None, timeout=60):

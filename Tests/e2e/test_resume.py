@@ -8,7 +8,6 @@ says so."""
 import json
 import os
 import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -16,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import KEYS, Proc, start_relay, wait_healthy
-from deploy_support import PostgresCluster, free_port, nginx_args, nginx_binary, render_nginx
+from conftest import KEYS, start_relay
+from deploy_support import PostgresCluster, nginx_binary
+from stacks import instances, shared_database, start_nginx
 
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx not installed (scripts/install-deps.sh --test)")
 
@@ -33,35 +33,9 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(workdir, mock_port, request):
-    root = Path(tempfile.mkdtemp(prefix="resume-stack-", dir=workdir))
-    os.chmod(root, 0o755)
-    pg = PostgresCluster(root / "pg")
-    pg.start()
-    request.addfinalizer(pg.stop)
-    env = {"DATABASE_URL": pg.conninfo, "CHAT_WORKERS": "2"}
-    a = start_relay(workdir, mock_port, "resume-a", env)
-    request.addfinalizer(a[0].stop)
-    b = start_relay(workdir, mock_port, "resume-b", env)
-    request.addfinalizer(b[0].stop)
-    folder = root / "nginx"
-    folder.mkdir()
-    port = free_port()
-    conf = render_nginx(folder, port, [int(a[1].rsplit(":", 1)[1]), int(b[1].rsplit(":", 1)[1])])
-    nginx = Proc("nginx", nginx_args(conf) + ["-g", "daemon off;"], dict(os.environ), folder / "nginx.out")
-
-    def stop_nginx():
-        if nginx.p.poll() is None:
-            nginx.p.send_signal(signal.SIGQUIT)
-            try:
-                nginx.p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                nginx.p.kill()
-        nginx.stop()
-
-    request.addfinalizer(stop_nginx)
-    url = f"http://127.0.0.1:{port}"
-    assert wait_healthy(url, 20, alive=lambda: nginx.p.poll() is None)
-    return Stack(url, a, b)
+    root, pg = shared_database(workdir, "resume-stack-", request)
+    a, b = instances(workdir, mock_port, ["resume-a", "resume-b"], {"DATABASE_URL": pg.conninfo, "CHAT_WORKERS": "2"}, request)
+    return Stack(start_nginx(root, [a[1], b[1]], request), a, b)
 
 
 def events(lines, stop_after_tokens=None):
