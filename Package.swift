@@ -27,12 +27,12 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "JSONCore"),
-        .target(name: "Reactor", dependencies: ["CLinux", "CCurl", "CLibPQ"]),
+        .target(name: "Reactor", dependencies: ["CLinux", "CCurl", "CLibPQ", "COpenSSL"]),
         .target(name: "HTTP", dependencies: ["Reactor", "JSONCore"]),
         .target(name: "Providers", dependencies: ["JSONCore"]),
         .target(name: "Storage", dependencies: ["Reactor", "JSONCore"]),
         .target(name: "Catalog", dependencies: ["Providers", .product(name: "Yams", package: "Yams")]),
-        .target(name: "ChatAPI", dependencies: ["Reactor", "HTTP", "Providers", "Catalog", "Storage", "JSONCore", "COpenSSL"]),
+        .target(name: "ChatAPI", dependencies: ["Reactor", "HTTP", "Providers", "Catalog", "Storage", "JSONCore"]),
 
         .executableTarget(name: "chatrelay", dependencies: ["ChatAPI"]),
         .executableTarget(name: "MockUpstream", dependencies: ["Reactor", "HTTP", "JSONCore"]),

@@ -1,6 +1,6 @@
 import JSONCore
 
-/// Anthropic error bodies `{"type":"error","error":{type,message,details?},"request_id"}` (§3.5).
+/// Anthropic error bodies `{"type":"error","error":{type,message,details?},"request_id"}` (docs/wire-formats.md §3.5).
 public enum AnthropicErrors {
     public static func mapHTTPError(status: Int, headers: [(String, String)], body: [UInt8]) -> ProviderError {
         var error: ProviderError

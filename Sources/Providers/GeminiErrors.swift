@@ -1,6 +1,6 @@
 import JSONCore
 
-/// Gemini error bodies: google.rpc.Status `{"error":{code,message,status,details[]}}` (§4.5).
+/// Gemini error bodies: google.rpc.Status `{"error":{code,message,status,details[]}}` (docs/wire-formats.md §4.5).
 public enum GeminiErrors {
     public static func mapHTTPError(status: Int, headers: [(String, String)], body: [UInt8]) -> ProviderError {
         var error: ProviderError

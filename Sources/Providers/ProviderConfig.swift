@@ -11,7 +11,7 @@ public struct GenerationDefaults: Sendable, Equatable {
     }
 }
 
-/// The provider settings of the environment (docs/configuration.md): one key and one base URL
+/// The provider settings of the environment (README.md, Configuration): one key and one base URL
 /// per provider. They make the built-in catalog when no `models.yaml` is given. Timeouts live
 /// with the transport, not here.
 public struct ProviderConfig: Sendable, Equatable {

@@ -1,7 +1,7 @@
 import JSONCore
 
 /// A failure anywhere between routing and the end of an upstream stream, as a value. It knows the
-/// error `type` and HTTP status our API reports for it (api.md).
+/// error `type` and HTTP status our API reports for it (docs/API.md).
 public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong, in terms our clients can act on.
     public enum Kind: String, Sendable, Equatable {
@@ -49,7 +49,7 @@ public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible
         self.param = param
     }
 
-    /// Our API's error `type` (api.md).
+    /// Our API's error `type` (docs/API.md).
     public var apiType: String {
         switch kind {
         case .invalidRequest, .unknownModel: return "invalid_request"
@@ -91,13 +91,13 @@ public struct ProviderError: Error, Sendable, Equatable, CustomStringConvertible
 
     public var description: String { "\(apiType): \(message)" }
 
-    /// `{"error":{"type":…,"message":…,"param":…}}`, the body of an error response (api.md).
+    /// `{"error":{"type":…,"message":…,"param":…}}`, the body of an error response (docs/API.md).
     public func writeResponseBody(to out: inout [UInt8]) {
         writeError(to: &out) { w in if let param { w.field("param", param) } }
     }
 
     /// `{"error":{"type":…,"message":…,"status":…,"retry_after":…}}`, the data of an `event: error`
-    /// frame sent once a stream has started (api.md).
+    /// frame sent once a stream has started (docs/API.md).
     public func writeStreamErrorData(to out: inout [UInt8]) {
         writeError(to: &out) { w in if let upstreamStatus { w.field("status", upstreamStatus) } }
     }

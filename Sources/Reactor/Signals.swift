@@ -53,7 +53,7 @@ public final class SignalWatcher: IOHandler {
 }
 
 /// Starts a named OS thread. The closure must be `@Sendable`: closures written in main are
-/// otherwise inferred `@MainActor` and trap on another thread (reactor notes, B).
+/// otherwise inferred `@MainActor` and trap on another thread (docs/reactor-notes.md B).
 public enum ReactorThread {
     public static func spawn(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t? {
         final class Box: @unchecked Sendable {  // handed to exactly one thread, read once

@@ -110,4 +110,7 @@ public enum Sockets {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
+
+    /// Closes a socket this layer handed out that was never registered with a loop (close(2), not retried on EINTR).
+    public static func close(_ fd: Int32) { Syscall.close(fd) }
 }

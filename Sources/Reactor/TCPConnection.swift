@@ -127,7 +127,7 @@ public final class TCPConnection: IOHandler {
             close(reason: .slowConsumer)
             return
         }
-        // While EPOLLOUT is armed there is no point trying again per chunk: just queue (reactor notes E2).
+        // While EPOLLOUT is armed there is no point trying again per chunk: just queue (docs/reactor-notes.md E2).
         guard !flushScheduled, !waitingForWritable else { return }
         flushScheduled = true
         loop.enqueueFlush(self)

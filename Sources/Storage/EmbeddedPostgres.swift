@@ -7,7 +7,7 @@ import Reactor
 /// no `DATABASE_URL` is configured. It listens only on a Unix socket in `<dataDir>/pg/run`.
 ///
 /// Start-up code: every call blocks (initdb, pg_ctl) and must run before any loop does.
-/// When the process runs as root, initdb and postgres (which refuse root, pitfall D1) run as the
+/// When the process runs as root, initdb and postgres (which refuse root, docs/reactor-notes.md D1) run as the
 /// `postgres` system user through `runuser -u postgres --`, as Debian's own scripts do.
 public struct EmbeddedPostgres: Sendable {
     /// How `stop` shuts the server down (`pg_ctl -m`).

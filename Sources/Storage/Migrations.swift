@@ -96,7 +96,7 @@ public enum Migrations {
         ]),
     ]
 
-    /// The whole migration as one pipeline, which is one implicit transaction (pitfall D6): the
+    /// The whole migration as one pipeline, which is one implicit transaction (docs/reactor-notes.md D6): the
     /// advisory lock is taken first and held until the Sync commits, so concurrent starters queue on
     /// it; each step checks `schema_migrations` itself, so the batch needs no client-side branching
     /// and costs one round trip. A failure rolls everything back.

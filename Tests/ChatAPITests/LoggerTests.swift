@@ -9,8 +9,11 @@ import Glibc
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { Issue.record("pipe"); return [] }
         defer { close(fds[0]) }
-        let logger = Logger(format: .json, level: level, worker: 3, loop: nil, fd: fds[1])
-        body(logger)
+        do {
+            // Released at the end of this block: it holds a description of the pipe of its own.
+            let logger = Logger(format: .json, level: level, worker: 3, loop: nil, fd: fds[1])
+            body(logger)
+        }
         close(fds[1])
         var out: [UInt8] = []
         var b = [UInt8](repeating: 0, count: 4096)

@@ -65,6 +65,7 @@ extension ChatAPIEndToEnd {
             ("chatrelay_tokens_relayed_total", "counter"), ("chatrelay_db_pool_connections", "gauge"),
             ("chatrelay_db_pool_queue_length", "gauge"), ("chatrelay_db_pool_wait_seconds", "histogram"),
             ("chatrelay_draining", "gauge"), ("chatrelay_build_info", "gauge"), ("chatrelay_workers", "gauge"),
+            ("chatrelay_log_lines_dropped_total", "counter"),
             ("process_resident_memory_bytes", "gauge"), ("process_open_fds", "gauge"), ("process_start_time_seconds", "gauge"),
         ]
 

@@ -62,7 +62,7 @@ final class CurlHarness {
 
     init?(configuration: CurlMulti.Configuration = .init()) {
         #expect(CurlGlobal.initialize())
-        signal(SIGPIPE, SIG_IGN)  // NOSIGNAL=1 leaves SIGPIPE to us (notes C9)
+        signal(SIGPIPE, SIG_IGN)  // NOSIGNAL=1 leaves SIGPIPE to us (docs/reactor-notes.md C9)
         guard let loop = try? EventLoop(), let multi = CurlMulti(loop: loop, configuration: configuration),
               let server = TestHTTPServer.start() else { return nil }
         self.loop = loop
@@ -343,7 +343,7 @@ struct CurlTests {
         var lastPausedFirstByte: UInt8?
         rec.onBody = { r, t, bytes in
             if let b = lastPausedFirstByte {
-                // curl re-delivers the SAME bytes after a pause (notes C4)
+                // curl re-delivers the SAME bytes after a pause (docs/reactor-notes.md C4)
                 if bytes.first == b { redeliveries += 1 }
                 lastPausedFirstByte = nil
             }

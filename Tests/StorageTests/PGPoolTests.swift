@@ -177,5 +177,38 @@ extension StorageTests {
             #expect(Date().timeIntervalSince(t0) < 5)
             #expect(try EmbeddedPostgres.findBinaries().hasSuffix("/bin"))
         }
+
+        /// A finished batch's completion runs before its connection is handed the next waiter,
+        /// and work a completion submits queues behind the waiters already there.
+        @Test func completionRunsBeforeTheNextBatchIsDispatched() throws {
+            let f = try Fixture(size: 1)
+            var events: [String] = []
+            f.pool.onWaitForConnection = { _ in events.append("dispatch") }
+            var done = false
+            f.pool.query("SELECT 1") { _ in
+                events.append("A done")
+                f.pool.query("SELECT 3") { _ in events.append("C done"); done = true }
+            }
+            f.pool.query("SELECT 2") { _ in events.append("B done") }
+            drive(f.loop, "three queries", dump: { f.pool.debugDescription }) { done }
+            #expect(events == ["dispatch", "A done", "dispatch", "B done", "dispatch", "C done"])
+        }
+
+        /// The connection reports itself idle only after the finished batch's completion ran.
+        @Test func connectionReportsIdleAfterTheCompletion() throws {
+            let cluster = try TestCluster.get()
+            let loop = try EventLoop()
+            let c = PGConnection(loop: loop, configuration: PGConfiguration(conninfo: cluster.conninfo))
+            defer { c.close() }
+            var events: [String] = []
+            c.onStateChange = { events.append("\($0)") }
+            c.connect()
+            drive(loop, "connect", dump: { events.joined(separator: ",") }) { c.state == .idle }
+            events.removeAll()
+            var done = false
+            c.execute(PGQuery("SELECT 1")) { _ in events.append("completion(state=\(c.state))"); done = true }
+            drive(loop, "query", dump: { events.joined(separator: ",") }) { done && events.last == "idle" }
+            #expect(events == ["busy", "completion(state=idle)", "idle"])
+        }
     }
 }

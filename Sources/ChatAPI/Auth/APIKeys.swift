@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import COpenSSL
 import Reactor
 
 /// Client keys, held only as SHA-256 digests. A request's key is hashed and compared with each
@@ -40,8 +36,7 @@ public struct APIKeys: Sendable {
         var match = false
         for known in digests {
             // Every digest is compared, match or not: the time taken does not depend on which key matched.
-            let eq = d.withUnsafeBytes { a in known.withUnsafeBytes { b in copenssl_memcmp(a.baseAddress, b.baseAddress, 32) } }
-            if eq == 0 { match = true }
+            if Crypto.constantTimeEquals(d, known) { match = true }
         }
         return match
     }
@@ -58,12 +53,7 @@ public struct APIKeys: Sendable {
         return s
     }
 
-    public static func sha256(_ s: String) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var str = s
-        str.withUTF8 { buf in out.withUnsafeMutableBufferPointer { copenssl_sha256(buf.baseAddress, buf.count, $0.baseAddress) } }
-        return out
-    }
+    public static func sha256(_ s: String) -> [UInt8] { Crypto.sha256(s) }
 
     public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
@@ -82,14 +72,9 @@ public struct APIKeys: Sendable {
         if let existing = Environment.readFile(path)?.trimmingSpaces.split(separator: "\n").first, !existing.isEmpty {
             return .success((String(existing), false))
         }
-        if mkdir(dataDir, 0o711) != 0 && errno != EEXIST { return .failure(SystemError("mkdir(\(dataDir))")) }
+        do { try FileSystem.makeDirectory(dataDir, mode: 0o711) } catch { return .failure(error) }
         let key = "cr_" + hex(SecureRandom.bytes(24))
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return .failure(SystemError("open(\(path))")) }
-        defer { close(fd) }
-        let line = key + "\n"
-        let n = line.withCString { write(fd, $0, strlen($0)) }
-        guard n == line.utf8.count else { return .failure(SystemError("write(\(path))")) }
+        do { try FileSystem.writeFile(path, key + "\n", mode: 0o600) } catch { return .failure(error) }
         return .success((key, true))
     }
 }

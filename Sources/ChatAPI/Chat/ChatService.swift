@@ -21,7 +21,7 @@ final class ChatService {
     let timeouts: UpstreamTimeouts
     /// How long a streamed response waits for the provider's HTTP status before sending its own
     /// head: long enough for a refusal (429, 401…) or a failed connect to be answered with its own
-    /// status, short enough that headers and pings reach the client "at once" (api.md).
+    /// status, short enough that headers and pings reach the client "at once" (docs/API.md).
     let headerHoldMillis: Int64 = 1_000
     var pingSeconds: Double { config.ssePingSeconds }
     private var turns: [ObjectIdentifier: ChatTurn] = [:]

@@ -64,7 +64,7 @@ extension ClientWire {
     }
 }
 
-/// ChatRelay's own events (api.md): `start`, `token`, `done`, `error`, each with an increasing `id:`.
+/// ChatRelay's own events (docs/API.md): `start`, `token`, `done`, `error`, each with an increasing `id:`.
 struct NativeWire: ClientWire {
     /// Every event's id is `<message id>:<characters of the answer sent so far>`: what a
     /// reconnecting client's `Last-Event-ID` needs to resume (docs/API.md, "Resuming a stream").
@@ -163,7 +163,7 @@ struct NativeWire: ClientWire {
 }
 
 extension JSONWriter {
-    /// `"usage": {"prompt_tokens", "completion_tokens", "total_tokens"}` (api.md), or null when unknown.
+    /// `"usage": {"prompt_tokens", "completion_tokens", "total_tokens"}` (docs/API.md), or null when unknown.
     mutating func usage(_ u: (prompt: Int?, completion: Int?, total: Int?)?) {
         key("usage")
         guard let u else {

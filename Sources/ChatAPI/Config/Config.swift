@@ -1,6 +1,6 @@
 import Providers
 
-/// Everything the operator can set (configuration.md), parsed and checked once at start-up.
+/// Everything the operator can set (README.md, Configuration), parsed and checked once at start-up.
 public struct Config: Sendable {
     public enum DisconnectPolicy: String, Sendable { case `continue`, cancel }
     public enum LogFormat: String, Sendable { case json, text }

@@ -107,7 +107,7 @@ public enum ConfigLoader {
         if let w = try int("CHAT_WORKERS", 1...256) {
             c.workers = w
         } else {
-            c.workers = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            c.workers = CPUBudget.detect()
         }
         c.databaseURL = str("DATABASE_URL")
         if let d = str("CHAT_DATA_DIR") { c.dataDir = d }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Reactor
 import Storage
 
@@ -43,7 +40,7 @@ final class KeysSession {
             let pg = EmbeddedPostgres(dataDir: config.dataDir)
             do {
                 let wasRunning = try pg.isRunning()
-                let isNew = access(pg.dataPath + "/PG_VERSION", F_OK) != 0
+                let isNew = !FileSystem.exists(pg.dataPath + "/PG_VERSION")
                 conninfo = try pg.start()
                 if !wasRunning { started = pg }
                 if isNew {

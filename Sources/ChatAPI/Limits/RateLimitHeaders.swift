@@ -5,11 +5,7 @@ import Storage
 /// `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers) on every surface, and on the
 /// OpenAI surface OpenAI's own `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
 enum RateLimitHeaders {
-    struct Reading {
-        let limit: Int64
-        let remaining: Int64
-        let resetMs: Int64
-    }
+    typealias Reading = SharedWindows.Reading
 
     /// Only keys with a requests or tokens limit get them; `refusal` sets the refused limit's
     /// remaining to zero (the counters may not show it yet).

@@ -15,11 +15,20 @@ public final class Logger {
     private var flushScheduled = false
     private weak var loop: EventLoop?
 
-    /// Where lines go: stdout, or another descriptor (tests pass a pipe).
-    private let fd: Int32
+    /// Where lines go: stdout, or another descriptor (tests pass a pipe), written without
+    /// blocking; lines a slow reader has not taken yet wait in `backlog` (bounded).
+    private let output: LogOutput
+    private var backlog: LogBuffer
+    private var retryTimer: TimerID?
 
-    public init(format: Config.LogFormat, level: Config.LogLevel, worker: Int, loop: EventLoop?, fd: Int32 = 1) {
-        self.fd = fd
+    /// Bytes of log lines a worker keeps for a reader that has fallen behind; past it lines are
+    /// dropped and counted (`chatrelay_log_lines_dropped_total`).
+    public static let defaultBacklogBytes = 1 << 20
+
+    public init(format: Config.LogFormat, level: Config.LogLevel, worker: Int, loop: EventLoop?, fd: Int32 = 1,
+                backlogBytes: Int = Logger.defaultBacklogBytes) {
+        self.output = LogOutput(fd: fd)
+        self.backlog = LogBuffer(capacity: backlogBytes)
         self.format = format
         self.level = level
         self.worker = worker
@@ -147,15 +156,39 @@ public final class Logger {
     public func error(_ m: String, _ f: [(String, Value)] = []) { log(.error, m, f) }
     public func debug(_ m: String, _ f: [(String, Value)] = []) { log(.debug, m, f) }
 
+    /// Lines dropped because the reader of the log fell too far behind (or went away).
+    public var droppedLines: UInt64 { backlog.droppedLines }
+
+    /// Hands this tick's lines to the output without waiting: what the reader cannot take now
+    /// stays in the bounded backlog and is retried from a timer. With no running loop (start-up,
+    /// shutdown) it waits for the reader instead, a bounded time per stall, so the last lines are
+    /// not lost to a reader that is merely slow.
     public func flush() {
         flushScheduled = false
-        var off = 0
-        while off < pending.count {
-            let n = pending.withUnsafeBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
-            if n <= 0 { if errno == EINTR { continue }; break }
-            off += n
+        if !pending.isEmpty {
+            backlog.enqueue(pending)
+            pending.removeAll(keepingCapacity: pending.count < 64 * 1024)
         }
-        pending.removeAll(keepingCapacity: pending.count < 64 * 1024)
+        let output = self.output
+        if backlog.drain({ output.write($0) }) {
+            if let t = retryTimer { loop?.cancel(t); retryTimer = nil }
+            return
+        }
+        if let loop, !loop.isStopped {
+            if retryTimer == nil {
+                retryTimer = loop.schedule(afterMillis: 10) { [weak self] in
+                    guard let self else { return }
+                    self.retryTimer = nil
+                    self.flush()
+                }
+            }
+            return
+        }
+        // No loop to retry on: wait for the reader, up to a second per stall.
+        while !backlog.isEmpty {
+            guard output.waitWritable(millis: 1_000) else { backlog.dropAll(); break }
+            backlog.drain { output.write($0) }
+        }
     }
 
     /// The date-and-seconds part changes once a second; formatting it per line (String

@@ -41,7 +41,8 @@ extension Worker {
         let pool = self.pool.stats
         return metrics.snapshot(MetricsGauges(
             openConnections: server.connectionCount, openStreams: service.activeTurns,
-            poolInUse: pool.busy, poolIdle: pool.idle, poolQueueLength: pool.queued, draining: server.isDraining))
+            poolInUse: pool.busy, poolIdle: pool.idle, poolQueueLength: pool.queued, draining: server.isDraining,
+            logLinesDropped: logger.droppedLines))
     }
 
     /// Every deployment of the catalog in force, once each (the built-in catalog shares one per provider).

@@ -38,6 +38,8 @@ struct MetricsGauges: Sendable {
     var poolIdle: Int
     var poolQueueLength: Int
     var draining: Bool
+    /// Log lines dropped because stdout's reader fell behind (a counter, summed like the gauges).
+    var logLinesDropped: UInt64 = 0
 
     /// Another worker's gauges: sums, and draining when any worker is.
     mutating func add(_ o: MetricsGauges) {
@@ -47,5 +49,6 @@ struct MetricsGauges: Sendable {
         poolIdle += o.poolIdle
         poolQueueLength += o.poolQueueLength
         draining = draining || o.draining
+        logLinesDropped &+= o.logLinesDropped
     }
 }

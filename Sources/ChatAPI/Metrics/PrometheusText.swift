@@ -145,6 +145,9 @@ struct PrometheusText {
         family("chatrelay_catalog_reloads_total", "counter", "SIGHUP catalog reloads by outcome.")
         sample("chatrelay_catalog_reloads_total", [("outcome", "success")], c.reloadsSucceeded)
         sample("chatrelay_catalog_reloads_total", [("outcome", "failure")], c.reloadsFailed)
+        family("chatrelay_log_lines_dropped_total", "counter",
+               "Log lines dropped because the reader of stdout fell too far behind (each worker keeps up to 1 MiB waiting).")
+        sample("chatrelay_log_lines_dropped_total", [], s.gauges.logLinesDropped)
         family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
         sample("process_resident_memory_bytes", [], p.residentBytes)
         family("process_open_fds", "gauge", "Number of open file descriptors.")

@@ -2,7 +2,7 @@ import HTTP
 
 extension ErrorShape {
     /// Anthropic's surface is /v1/messages…, OpenAI's the rest of /v1/; everything else speaks
-    /// api.md's shape.
+    /// docs/API.md's shape.
     static func forPath(_ path: String) -> ErrorShape {
         if path == "/v1/messages" || path.hasPrefix("/v1/messages/") { return .anthropic }
         return path.hasPrefix("/v1/") ? .openAI : .native

@@ -4,7 +4,7 @@ import Providers
 import Storage
 
 /// A client error before any work: `invalid_request` naming the field at fault.
-/// Which error body a surface speaks: api.md's, OpenAI's or Anthropic's.
+/// Which error body a surface speaks: docs/API.md's, OpenAI's or Anthropic's.
 enum ErrorShape {
     case native
     case openAI

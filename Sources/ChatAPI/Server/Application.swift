@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Providers
 import Reactor
 import Storage
@@ -76,7 +73,7 @@ public enum Application {
                 fds.append(fd)
             } catch {
                 Environment.printError("chatrelay: cannot listen on \(config.host):\(config.port): \(error)")
-                for fd in fds { close(fd) }
+                for fd in fds { Sockets.close(fd) }
                 return 1
             }
         }
@@ -87,7 +84,7 @@ public enum Application {
             return 1
         }
         var handles: [LoopHandle] = []
-        var threads: [pthread_t] = []
+        var threads: [ReactorThread.Handle] = []
         let controlHandle = control.handle
         let remaining = WorkerCounter(config.workers)
         for (i, fd) in fds.enumerated() {

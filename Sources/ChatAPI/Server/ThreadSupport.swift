@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Reactor
 import Synchronization
 
@@ -10,7 +7,7 @@ final class Latch: Sendable {
     func open() { state.withLock { $0 = true } }
     func wait() {
         // Start-up only, before any loop runs: a short sleep-poll keeps this free of condition variables.
-        while !state.withLock({ $0 }) { usleep(200) }
+        while !state.withLock({ $0 }) { ReactorThread.sleep(microseconds: 200) }
     }
 }
 
@@ -30,32 +27,10 @@ final class WorkerCounter: Sendable {
 
 /// The process environment and files, without Foundation.
 public enum Environment {
-    public static func current() -> [String: String] {
-        var out: [String: String] = [:]
-        var p = environ
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            p += 1
-        }
-        return out
-    }
+    public static func current() -> [String: String] { ProcessEnvironment.variables() }
 
     /// The whole file as UTF-8 text, or nil when it does not exist or cannot be read.
-    public static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: buf[0..<n])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func readFile(_ path: String) -> String? { FileSystem.readFile(path) }
 
     public static func printError(_ line: String) { Console.err(line) }
 }

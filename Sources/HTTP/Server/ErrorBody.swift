@@ -1,6 +1,6 @@
 import JSONCore
 
-/// The JSON error shape of api.md, `{"error":{"type":…,"message":…}}`, for errors the HTTP layer
+/// The JSON error shape of docs/API.md, `{"error":{"type":…,"message":…}}`, for errors the HTTP layer
 /// itself produces (malformed requests, unknown paths) before any application code runs.
 public enum ErrorBody {
     public static func json(type: String, message: String, param: String? = nil) -> [UInt8] {
@@ -18,7 +18,7 @@ public enum ErrorBody {
         return out
     }
 
-    /// The error `type` api.md pairs with an HTTP status.
+    /// The error `type` docs/API.md pairs with an HTTP status.
     public static func type(forStatus status: Int) -> String {
         switch status {
         case 400, 411, 414, 431, 505: return "invalid_request"

@@ -17,7 +17,7 @@ public final class HTTPServer {
     private var drainHolders = 0
 
     /// Answers every request that arrives during a drain (health probes, refused work); the
-    /// application picks the body. Unset: api.md's 503 `overloaded`.
+    /// application picks the body. Unset: docs/API.md's 503 `overloaded`.
     public var onRequestWhileDraining: ((HTTPRequest, HTTPResponder) -> Void)?
 
     /// Called when a request is dispatched (before the handler), and when its response completes.

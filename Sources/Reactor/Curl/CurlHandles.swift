@@ -4,7 +4,7 @@ import CCurl
 public enum CurlGlobal {
     /// `curl_global_init` runs exactly once (a `static let` is initialised under swift_once), so
     /// calling `initialize()` again is free. Call it from main before any thread exists: it is not
-    /// thread-safe in curl itself (reactor notes C10), and the threaded resolver starts threads.
+    /// thread-safe in curl itself (docs/reactor-notes.md C10), and the threaded resolver starts threads.
     private static let initResult: Int32 = Int32(bitPattern: curl_global_init(Int(CURL_GLOBAL_DEFAULT)).rawValue)
 
     /// Initialises libcurl once; returns false if curl could not be initialised.
@@ -28,7 +28,7 @@ public enum CurlGlobal {
 }
 
 /// A `CURL *`. In C both `CURL` and `CURLM` are `typedef void`, so both import as raw pointers and
-/// nothing stops one being passed as the other (reactor notes A6): distinct wrapper types do.
+/// nothing stops one being passed as the other (docs/reactor-notes.md A6): distinct wrapper types do.
 struct CurlEasyHandle: Hashable {
     let raw: UnsafeMutableRawPointer
 
@@ -38,7 +38,7 @@ struct CurlEasyHandle: Hashable {
     func set(_ option: CURLoption, _ value: Int) -> CURLcode { ccurl_easy_setopt_long(raw, option, value) }
     @discardableResult
     func set(_ option: CURLoption, string: String) -> CURLcode {
-        // String options are copied by curl (>= 7.17); only POSTFIELDS is not (notes C10).
+        // String options are copied by curl (>= 7.17); only POSTFIELDS is not (docs/reactor-notes.md C10).
         string.withCString { ccurl_easy_setopt_string(raw, option, $0) }
     }
     @discardableResult
@@ -79,7 +79,7 @@ struct CurlMultiHandle {
     }
 
     /// Next finished transfer, with the easy handle and result copied out: `CURLMsg` is invalid
-    /// after `curl_multi_remove_handle` (notes C7).
+    /// after `curl_multi_remove_handle` (docs/reactor-notes.md C7).
     func nextDone() -> (easy: CurlEasyHandle, result: CURLcode)? {
         var left: Int32 = 0
         while let msg = curl_multi_info_read(raw, &left) {

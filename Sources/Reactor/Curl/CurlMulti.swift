@@ -29,10 +29,10 @@ public final class CurlMulti {
     /// Callback counts, for tests, benches and the watchdog dump.
     public struct Stats: Sendable {
         public var socketCallbacks = 0
-        /// CURL_POLL_REMOVE calls; a pause makes one without the socket closing (notes C1).
+        /// CURL_POLL_REMOVE calls; a pause makes one without the socket closing (docs/reactor-notes.md C1).
         public var socketRemoves = 0
         public var timerCallbacks = 0
-        /// Timer callbacks with 0 ms ("act soon"): served by a 0 ms loop timer, never inline (notes C3).
+        /// Timer callbacks with 0 ms ("act soon"): served by a 0 ms loop timer, never inline (docs/reactor-notes.md C3).
         public var zeroTimers = 0
         public var socketActions = 0
         public var completed = 0
@@ -122,11 +122,11 @@ public final class CurlMulti {
         t.didStart()
     }
 
-    /// Removes a transfer's easy handle from the multi. Never from inside a curl callback (notes C6):
+    /// Removes a transfer's easy handle from the multi. Never from inside a curl callback (docs/reactor-notes.md C6):
     /// callers are `finish` paths that run from the loop (timers, nextTick, after socket_action).
     func detach(_ t: CurlTransfer) {
         guard let easy = t.easy, transfers.removeValue(forKey: easy) != nil else { return }
-        // A paused transfer's socket was already REMOVEd at pause time; expect no callback here (C6).
+        // A paused transfer's socket was already REMOVEd at pause time; expect no callback here (docs/reactor-notes.md C6).
         multi.remove(easy)
     }
 
@@ -149,7 +149,7 @@ public final class CurlMulti {
         stats.socketCallbacks += 1
         if what == CURL_POLL_REMOVE {
             // REMOVE is not "closed": a paused transfer removes its socket and re-adds the same fd on
-            // resume (notes C1). curl owns the socket: stop watching it, never close it.
+            // resume (docs/reactor-notes.md C1). curl owns the socket: stop watching it, never close it.
             stats.socketRemoves += 1
             sockets.removeValue(forKey: fd)?.unwatch()
             return
@@ -178,7 +178,7 @@ public final class CurlMulti {
         timerDeadlineMs = timeoutMs
         guard timeoutMs >= 0 else { return }
         if timeoutMs == 0 { stats.zeroTimers += 1 }
-        // 0 means "soon", but curl must not be called from inside its own callback (notes C3): a 0 ms
+        // 0 means "soon", but curl must not be called from inside its own callback (docs/reactor-notes.md C3): a 0 ms
         // loop timer runs after the current batch.
         timer = loop.schedule(afterMillis: Int64(timeoutMs)) { [weak self] in
             guard let self else { return }
@@ -215,7 +215,7 @@ public final class CurlMulti {
     /// easy_pause returned), so removing the handle here is allowed.
     func reapCompleted() {
         guard curlDepth == 0 else { return }
-        while let done = multi.nextDone() {  // easy and result copied before remove (notes C7)
+        while let done = multi.nextDone() {  // easy and result copied before remove (docs/reactor-notes.md C7)
             guard let t = transfers.removeValue(forKey: done.easy) else {
                 multi.remove(done.easy)
                 continue

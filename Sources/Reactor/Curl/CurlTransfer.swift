@@ -17,7 +17,7 @@ public protocol CurlTransferDelegate: AnyObject {
     /// Status and headers of the final response (1xx interim heads are skipped), once, before any body.
     func transferDidReceiveHead(_ transfer: CurlTransfer, status: Int, headers: [(String, String)])
     /// Body bytes, valid only during the call. `.pause` consumes none of them (CURL_WRITEFUNC_PAUSE:
-    /// a short count would be CURLE_WRITE_ERROR, notes C4).
+    /// a short count would be CURLE_WRITE_ERROR, docs/reactor-notes.md C4).
     func transferDidReceiveBody(_ transfer: CurlTransfer, _ bytes: UnsafeRawBufferPointer) -> BodyDisposition
     /// Exactly once. HTTP error statuses (429, 5xx) are a `.success` here: the head carries them.
     func transferDidComplete(_ transfer: CurlTransfer, _ result: Result<Void, TransferError>)
@@ -91,7 +91,7 @@ public final class CurlTransfer {
             }
         }
         let me = Unmanaged.passUnretained(self).toOpaque()  // the multi keeps us alive while the handle is in it
-        // No signals in a threaded/loop process (notes C9); SIGPIPE is ignored process-wide instead.
+        // No signals in a threaded/loop process (docs/reactor-notes.md C9); SIGPIPE is ignored process-wide instead.
         try check(e.set(CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
         try check(e.set(CURLOPT_URL, string: call.url), "URL")
         let buf = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
@@ -113,7 +113,7 @@ public final class CurlTransfer {
         }, "HEADERFUNCTION")
         try check(e.set(CURLOPT_HEADERDATA, pointer: me), "HEADERDATA")
 
-        // The slist is not copied by curl (notes C10): it lives until releaseResources.
+        // The slist is not copied by curl (docs/reactor-notes.md C10): it lives until releaseResources.
         var list: UnsafeMutablePointer<curl_slist>?
         for (name, value) in call.headers {
             guard let next = curl_slist_append(list, "\(name): \(value)") else {
@@ -132,7 +132,7 @@ public final class CurlTransfer {
         case .get:
             try check(e.set(CURLOPT_HTTPGET, 1), "HTTPGET")
         case .post:
-            // POSTFIELDS is not copied (notes C10): COPYPOSTFIELDS copies, after the size is set
+            // POSTFIELDS is not copied (docs/reactor-notes.md C10): COPYPOSTFIELDS copies, after the size is set
             // (so binary bodies with NULs are taken whole).
             try check(e.set(CURLOPT_POSTFIELDSIZE_LARGE, offset: Int64(call.body.count)), "POSTFIELDSIZE")
             let rc = call.body.withUnsafeBytes { b -> CURLcode in
@@ -146,7 +146,7 @@ public final class CurlTransfer {
         case .http1_1: try check(e.set(CURLOPT_HTTP_VERSION, ccurl_HTTP_VERSION_1_1()), "HTTP_VERSION")
         case .http2: try check(e.set(CURLOPT_HTTP_VERSION, ccurl_HTTP_VERSION_2TLS()), "HTTP_VERSION")
         }
-        // Wait for an existing connection's h2 support rather than opening a second one (notes C8).
+        // Wait for an existing connection's h2 support rather than opening a second one (docs/reactor-notes.md C8).
         try check(e.set(CURLOPT_PIPEWAIT, 1), "PIPEWAIT")
         try check(e.set(CURLOPT_TCP_NODELAY, 1), "TCP_NODELAY")
         try check(e.set(CURLOPT_BUFFERSIZE, max(1024, call.receiveBufferBytes)), "BUFFERSIZE")
@@ -268,7 +268,7 @@ public final class CurlTransfer {
     }
 
     /// Lets bytes flow again. Runs on the next tick and re-checks state then: curl_easy_pause(CONT)
-    /// may call the write callback before it returns (notes C2), so never call it re-entrantly.
+    /// may call the write callback before it returns (docs/reactor-notes.md C2), so never call it re-entrantly.
     public func resume() {
         guard state != .completed, isPaused, !resumeScheduled else { return }
         resumeScheduled = true
@@ -280,7 +280,7 @@ public final class CurlTransfer {
             if self.bodyCallbacks > 0 { self.armIdleTimer() }
             guard self.isCurlPaused else { return }
             self.isCurlPaused = false
-            // On unpause curl re-arms its timer with 0 and re-adds the same fd (notes C1): both handled there.
+            // On unpause curl re-arms its timer with 0 and re-adds the same fd (docs/reactor-notes.md C1): both handled there.
             let rc = multi.withCurl { easy.pause(CURLPAUSE_CONT) }
             multi.reapCompleted()
             if rc != CURLE_OK && self.state != .completed {
@@ -291,7 +291,7 @@ public final class CurlTransfer {
 
     /// Stops the transfer at any moment. Completion (`.cancelled`) and the release of the easy
     /// handle, slist, timers and socket registrations happen on the next tick, outside any curl
-    /// callback (curl_multi_remove_handle must not run inside one, notes C6). No delegate call
+    /// callback (curl_multi_remove_handle must not run inside one, docs/reactor-notes.md C6). No delegate call
     /// other than that completion follows. A no-op after completion.
     public func cancel() {
         guard state != .completed, !cancelScheduled else { return }
@@ -338,7 +338,7 @@ public final class CurlTransfer {
         if let t = firstByteTimer { loop.cancel(t); firstByteTimer = nil }
         if let t = idleTimer { loop.cancel(t); idleTimer = nil }
         if let e = easy { e.cleanup(); easy = nil }
-        // After easy_cleanup: the handle may reference the slist until then (notes C10).
+        // After easy_cleanup: the handle may reference the slist until then (docs/reactor-notes.md C10).
         if let l = headerList { curl_slist_free_all(l); headerList = nil }
         if let b = errorBuffer { b.deallocate(); errorBuffer = nil }
     }

@@ -8,7 +8,7 @@ public struct UpstreamCall: Sendable {
         /// Strict end-to-end backpressure: TCP pushes back on the server while we are paused.
         case http1_1
         /// h2 over TLS (ALPN), HTTP/1.1 for plain http. Pausing one stream does not stall others,
-        /// but curl keeps buffering a paused stream up to the h2 window (reactor notes C8).
+        /// but curl keeps buffering a paused stream up to the h2 window (docs/reactor-notes.md C8).
         case http2
     }
 

@@ -54,8 +54,11 @@ public final class PGConnection: IOHandler {
 
     public let configuration: PGConfiguration
     public private(set) var state: State = .connecting {
-        didSet { if oldValue != state { onStateChange?(state) } }
+        didSet { if oldValue != state && !holdingStateReport { onStateChange?(state) } }
     }
+    /// Set while a finished operation's completion runs: the `.idle` it ended in is reported
+    /// only after that completion (see `finishOperation`).
+    private var holdingStateReport = false
     /// Told about every state change (connected → `.idle`, finished work → `.idle`, death → `.failed`).
     public var onStateChange: ((State) -> Void)?
     /// `NOTIFY`s received on channels this connection `LISTEN`s to: (channel, payload). Unset,
@@ -131,7 +134,7 @@ public final class PGConnection: IOHandler {
                 }
             }
         }
-        // D2: right after PQconnectStart, behave as if PQconnectPoll had said PGRES_POLLING_WRITING.
+        // docs/reactor-notes.md D2: right after PQconnectStart, behave as if PQconnectPoll had said PGRES_POLLING_WRITING.
         watch(.writable)
     }
 
@@ -154,9 +157,9 @@ public final class PGConnection: IOHandler {
     private func connected() {
         guard let c = conn else { return }
         if let t = connectTimer { loop.cancel(t); connectTimer = nil }
-        // D3: without non-blocking mode PQsendQuery* may block on a full socket buffer.
+        // docs/reactor-notes.md D3: without non-blocking mode PQsendQuery* may block on a full socket buffer.
         guard PQsetnonblocking(c, 1) == 0 else { fail(.connectFailed("PQsetnonblocking: \(lastError())")); return }
-        // D6: pipeline mode, entered while idle; the docs want non-blocking mode to avoid a send/recv deadlock.
+        // docs/reactor-notes.md D6: pipeline mode, entered while idle; the docs want non-blocking mode to avoid a send/recv deadlock.
         guard PQenterPipelineMode(c) == 1 else { fail(.connectFailed("PQenterPipelineMode: \(lastError())")); return }
         backendPID = PQbackendPID(c)
         watch(.readable)  // idle connections still read, so a server that goes away is noticed at once
@@ -170,7 +173,7 @@ public final class PGConnection: IOHandler {
         let fd = PQsocket(c)
         guard fd >= 0 else { fail(.connectFailed("no socket: \(lastError())")); return }
         if state == .connecting {
-            // D2: libpq may close and reopen its socket between PQconnectPoll steps, even under the same
+            // docs/reactor-notes.md D2: libpq may close and reopen its socket between PQconnectPoll steps, even under the same
             // number, and the old epoll registration died with the old file. DEL + ADD on every step is
             // a couple of syscalls per connect and never misses the new socket.
             if let t = token { loop.deregister(t); token = nil }
@@ -193,7 +196,7 @@ public final class PGConnection: IOHandler {
     }
 
     /// Runs a batch in one round trip: all statements are sent, then one Sync. The batch is one implicit
-    /// transaction (D6): when a statement fails, the later ones report `.aborted` and everything since
+    /// transaction (docs/reactor-notes.md D6): when a statement fails, the later ones report `.aborted` and everything since
     /// the Sync is rolled back. `completion` gets one result per statement, in order, exactly once.
     public func execute(batch: [PGQuery], completion: @escaping ([Result<PGResult, PGError>]) -> Void) {
         guard !batch.isEmpty else { completion([]); return }
@@ -250,7 +253,7 @@ public final class PGConnection: IOHandler {
         flush()
     }
 
-    /// D4: PQflush returns 0 (all sent), 1 (more to send: watch read AND write, and keep consuming input,
+    /// docs/reactor-notes.md D4: PQflush returns 0 (all sent), 1 (more to send: watch read AND write, and keep consuming input,
     /// since the server may be blocked sending to us) or -1 (error).
     private func flush() {
         guard let c = conn else { return }
@@ -274,7 +277,7 @@ public final class PGConnection: IOHandler {
                 guard conn != nil else { return }
             }
             if !events.isDisjoint(with: [.readable, .hangup, .error, .readHangup]) {
-                // D4/D7: always consume on readable, even while flushing; 0 means the socket is broken.
+                // docs/reactor-notes.md D4/D7: always consume on readable, even while flushing; 0 means the socket is broken.
                 guard PQconsumeInput(c) == 1 else { fail(.connectionLost(lastError())); return }
                 while let live = conn, let n = PQnotifies(live) {
                     // Copied out and freed at once, so they never pile up inside libpq.
@@ -292,8 +295,8 @@ public final class PGConnection: IOHandler {
         }
     }
 
-    /// Reads every result that is ready. D5: PQgetResult only when PQisBusy is 0, or it would block.
-    /// D6: in pipeline mode a NULL ends one statement's results, PGRES_PIPELINE_SYNC ends the batch.
+    /// Reads every result that is ready. docs/reactor-notes.md D5: PQgetResult only when PQisBusy is 0, or it would block.
+    /// docs/reactor-notes.md D6: in pipeline mode a NULL ends one statement's results, PGRES_PIPELINE_SYNC ends the batch.
     private func drainResults() {
         var nullsInARow = 0
         while let c = conn, let operation = op, PQisBusy(c) == 0 {
@@ -343,8 +346,15 @@ public final class PGConnection: IOHandler {
         op = nil
         if let t = queryTimer { loop.cancel(t); queryTimer = nil }
         let results = operation.results.map { $0 ?? .failure(.client("no result received")) }
+        // The finished batch's completion runs first, and only then does the connection report
+        // itself idle (the pool then hands it the next waiter): a completion never sees the next
+        // batch already started on its connection, and what it queues is ordered after it.
+        // The state is already `.idle`, so the completion may itself run the next statement here.
+        holdingStateReport = true
         state = .idle
+        holdingStateReport = false
         operation.completion(results)
+        if state == .idle { onStateChange?(.idle) }
     }
 
     private func convert(_ res: OpaquePointer, status: ExecStatusType) -> PGResult {

@@ -145,7 +145,10 @@ public final class PGPool {
         func failAll(_ e: PGError) { completion(Array(repeating: .failure(e), count: batch.count)) }
         if closed { failAll(.closed); return }
         if !started { start() }
-        if let s = slots.first(where: { $0.connection?.state == .idle }), let c = s.connection {
+        // Only with nothing queued: a connection is idle-but-unreported while a finished batch's
+        // completion runs, and work submitted from there must not overtake the waiters.
+        let nothingQueued = waitersHead >= waiters.count && groupWaiters.isEmpty
+        if nothingQueued, let s = slots.first(where: { $0.connection?.state == .idle }), let c = s.connection {
             onWaitForConnection?(0)
             c.execute(batch: batch, completion: completion)
             return

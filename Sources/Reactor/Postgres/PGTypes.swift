@@ -1,5 +1,5 @@
 /// One statement to run: SQL with `$1…$n` text parameters, optionally as a named prepared statement.
-/// Extended protocol only (pitfall D6): one statement per query, no COPY.
+/// Extended protocol only (docs/reactor-notes.md D6): one statement per query, no COPY.
 public struct PGQuery: Sendable, Equatable {
     public var sql: String
     public var params: [String?]
