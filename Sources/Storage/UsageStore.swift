@@ -21,6 +21,16 @@ public struct UsageIncrement: Sendable, Equatable {
         self.model = model
         self.deployment = deployment
     }
+
+    /// Adds another increment's counts (same key); a cost past Int64 stays at its largest.
+    public mutating func add(requests: Int64, promptTokens: Int64, completionTokens: Int64, costPico: Int64, estimatedRequests: Int64) {
+        self.requests += requests
+        self.promptTokens += promptTokens
+        self.completionTokens += completionTokens
+        let (cost, overflow) = self.costPico.addingReportingOverflow(costPico)
+        self.costPico = overflow ? Int64.max : cost
+        self.estimatedRequests += estimatedRequests
+    }
 }
 
 /// A ledger row read back: totals for a day and model (and key, for the admin view).

@@ -40,26 +40,26 @@ struct KeyLimiter {
     // MARK: Windows of a key
 
     func rpmWindow(_ k: DirectoryKey) -> LimitWindow? {
-        guard let rpm = k.record.limits.rpm else { return nil }
-        if let w = k.rpm, !w.dropped { return w }
-        let w = windows.window(k.rpmSubject, .claim, limit: Int64(rpm), windowMs: Self.minuteMs)
-        k.rpm = w
-        return w
+        window(k, \.rpm, k.rpmSubject, .claim, limit: k.record.limits.rpm.map(Int64.init), windowMs: Self.minuteMs)
     }
 
     func tpmWindow(_ k: DirectoryKey) -> LimitWindow? {
-        guard let tpm = k.record.limits.tpm else { return nil }
-        if let w = k.tpm, !w.dropped { return w }
-        let w = windows.window(k.tpmSubject, .tally, limit: Int64(tpm), windowMs: Self.minuteMs)
-        k.tpm = w
-        return w
+        window(k, \.tpm, k.tpmSubject, .tally, limit: k.record.limits.tpm.map(Int64.init), windowMs: Self.minuteMs)
     }
 
     func usdWindow(_ k: DirectoryKey) -> LimitWindow? {
-        guard let pico = k.budgetPico, let period = k.record.limits.budgetPeriod else { return nil }
-        if let w = k.usd, !w.dropped { return w }
-        let w = windows.window(k.usdSubject, .tally, limit: pico, windowMs: Self.budgetWindowMs(period))
-        k.usd = w
+        guard let period = k.record.limits.budgetPeriod else { return nil }
+        return window(k, \.usd, k.usdSubject, .tally, limit: k.budgetPico, windowMs: Self.budgetWindowMs(period))
+    }
+
+    /// The key's window kept in `slot`, looked up by subject once (and again after a long idle
+    /// dropped it); nil when the key has no such limit.
+    private func window(_ k: DirectoryKey, _ slot: ReferenceWritableKeyPath<DirectoryKey, LimitWindow?>, _ subject: String,
+                        _ mode: LimitWindow.Mode, limit: Int64?, windowMs: Int64) -> LimitWindow? {
+        guard let limit else { return nil }
+        if let w = k[keyPath: slot], !w.dropped { return w }
+        let w = windows.window(subject, mode, limit: limit, windowMs: windowMs)
+        k[keyPath: slot] = w
         return w
     }
 

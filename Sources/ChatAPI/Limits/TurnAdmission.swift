@@ -24,6 +24,7 @@ extension ChatService {
 
     /// The catalog models this turn may use that have a deployment with its own rpm or tpm.
     private func limitedDeploymentModels(_ model: RoutedModel, fallbacks: [String]?) -> [CatalogModel] {
+        guard catalog.hasDeploymentLimits else { return [] }
         var out: [CatalogModel] = []
         if let e = model.entry, e.deployments.contains(where: { $0.rpm != nil || $0.tpm != nil }) { out.append(e) }
         for name in fallbacks ?? model.resilience.fallbacks {

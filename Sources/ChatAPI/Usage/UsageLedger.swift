@@ -70,11 +70,8 @@ final class UsageLedger {
             guard pending.count < maxPendingRows else { droppedRows &+= 1; return }
             row = UsageIncrement(owner: u.owner, day: day, model: u.model, deployment: u.deployment)
         }
-        row.requests += 1
-        row.promptTokens += u.promptTokens
-        row.completionTokens += u.completionTokens
-        row.costPico = row.costPico.addingReportingOverflow(u.costPico).overflow ? Int64.max : row.costPico + u.costPico
-        if u.estimated { row.estimatedRequests += 1 }
+        row.add(requests: 1, promptTokens: u.promptTokens, completionTokens: u.completionTokens, costPico: u.costPico,
+                estimatedRequests: u.estimated ? 1 : 0)
         pending[key] = row
         scheduleFlush()
     }
@@ -128,11 +125,8 @@ final class UsageLedger {
     private func putBack(_ batch: [Key: UsageIncrement]) {
         for (k, v) in batch {
             guard var now = pending[k] else { pending[k] = v; continue }
-            now.requests += v.requests
-            now.promptTokens += v.promptTokens
-            now.completionTokens += v.completionTokens
-            now.costPico += v.costPico
-            now.estimatedRequests += v.estimatedRequests
+            now.add(requests: v.requests, promptTokens: v.promptTokens, completionTokens: v.completionTokens, costPico: v.costPico,
+                    estimatedRequests: v.estimatedRequests)
             pending[k] = now
         }
     }

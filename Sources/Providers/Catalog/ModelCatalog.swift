@@ -13,6 +13,8 @@ public final class ModelCatalog: Sendable {
     private let exact: [String: Int]
     /// Indices of wildcard models, longest prefix first, so the most specific pattern wins.
     private let wildcards: [Int]
+    /// Some deployment has its own `rpm` or `tpm`: only then does a turn look for them.
+    public let hasDeploymentLimits: Bool
 
     public init(models: [CatalogModel], source: String, version: Int = 1, defaultModel: String? = nil) {
         self.models = models
@@ -26,6 +28,7 @@ public final class ModelCatalog: Sendable {
         }
         self.exact = exact
         wildcards = wild.sorted { models[$0].name.utf8.count > models[$1].name.utf8.count }
+        hasDeploymentLimits = models.contains { $0.deployments.contains { $0.rpm != nil || $0.tpm != nil } }
     }
 
     /// The same models under a new version number (a reload of identical content still counts).
