@@ -44,7 +44,7 @@ public final class ChatStore {
     /// are left alone.
     public func sweepInterrupted(completion: @escaping (Result<Int, StoreError>) -> Void) {
         pool.query(SQL.sweepInterrupted, [Self.writerPrefix]) { r in
-            completion(r.map(\.affectedRows).mapError(StoreError.database))
+            completion(r.map { $0.value(0, "n").flatMap { Int($0) } ?? 0 }.mapError(StoreError.database))
         }
     }
 
@@ -169,12 +169,12 @@ public final class ChatStore {
                                          finishReason: String?, usage: TokenUsage?, ttftMs: Int?, latencyMs: Int?,
                                          error: String?, turn: TurnStart? = nil, model: String? = nil,
                                          deployment: String? = nil, upstreamModel: String? = nil, attempts: String? = nil,
-                                         completion: @escaping (Result<Bool, StoreError>) -> Void) {
+                                         cached: Bool = false, completion: @escaping (Result<Bool, StoreError>) -> Void) {
         guard isValidUUID(id) else { completion(.success(false)); return }
         let finals: [String?] = [text, status.rawValue, finishReason,
                                  usage?.promptTokens.map(String.init), usage?.completionTokens.map(String.init),
                                  usage?.totalTokens.map(String.init), ttftMs.map(String.init), latencyMs.map(String.init), error,
-                                 deployment, upstreamModel, model, attempts]
+                                 deployment, upstreamModel, model, attempts, cached ? "true" : nil]
         // Not group-committed, measured: answers finalized together send their `done` together,
         // their clients' next turns start together and stream in lockstep, and the token bursts
         // that follow cost far more per-token delay (p99 15 → 60-100 ms at 500 streams) than
@@ -209,7 +209,7 @@ public final class ChatStore {
     /// ~0.6 s), `finalizeAssistantMessage` writes the turn again, so the answer is not lost.
     public func beginTurn(owner: String, conversationID: String?, title: String? = nil, system: String?,
                           userText: String, model: String?, provider: String?, deployment: String? = nil,
-                          upstreamModel: String? = nil,
+                          upstreamModel: String? = nil, history budget: HistoryBudget = .standard,
                           completion: @escaping (Result<TurnStart, StoreError>) -> Void) {
         if let c = conversationID, !isValidUUID(c) { completion(.failure(.notFound)); return }
         let isNew = conversationID == nil
@@ -221,7 +221,7 @@ public final class ChatStore {
                                          userID, userText, assistantID, provider, writer, deployment, upstreamModel],
                       prepared: "cr_turn_new")
             : PGQuery(SQL.beginNextTurn, [convID, owner, model, userID, userText, assistantID, provider, writer,
-                                          deployment, upstreamModel],
+                                          deployment, upstreamModel, String(budget.messages), String(budget.characters)],
                       prepared: "cr_turn_next")
         let lossMark = pool.connectionLosses
         // Turns starting together share one transaction when the pool is busy (group commit).
@@ -275,12 +275,22 @@ public final class ChatStore {
                 ttftMs: r.value(i, "ttft_ms").flatMap { Int($0) }, latencyMs: r.value(i, "latency_ms").flatMap { Int($0) },
                 error: r.value(i, "error"), createdAt: r.value(i, "created_at") ?? "",
                 deployment: r.value(i, "deployment"), upstreamModel: r.value(i, "upstream_model"),
-                attemptsJSON: r.value(i, "attempts"))
+                attemptsJSON: r.value(i, "attempts"), run: run(r, i), cached: r.value(i, "cached") == "t")
         }
     }
 }
 
 extension ChatStore {
+    /// The run a message answers, from `SQL.selectMessages`'s `run_*` columns; nil for a
+    /// single-model answer.
+    static func run(_ r: PGResult, _ i: Int) -> RunInfo? {
+        guard let turn = r.value(i, "run_turn"), let position = r.value(i, "run_position").flatMap({ Int($0) }),
+              let mode = r.value(i, "run_mode").flatMap(RunMode.init(rawValue:)),
+              let status = r.value(i, "run_status").flatMap(MessageStatus.init(rawValue:)) else { return nil }
+        return RunInfo(turnID: turn, position: position, mode: mode, status: status, selected: r.value(i, "run_selected") == "t",
+                       costUSD: r.value(i, "run_cost"))
+    }
+
     /// The earlier messages `SQL.beginNextTurn` returns beside the conversation (columns `m_*`;
     /// NULL when the conversation has none yet).
     static func historyRows(_ r: PGResult) -> [StoredMessage] {
@@ -350,12 +360,21 @@ enum SQL {
     /// $1: the application_name prefix of ChatRelay instances. Rows without a writer (older
     /// versions) are always swept.
     static let sweepInterrupted = """
-        UPDATE messages SET status = 'interrupted', updated_at = now()
-        WHERE status = 'streaming'
-          AND (writer IS NULL OR writer NOT IN (
-                SELECT substr(application_name, length($1) + 1) FROM pg_stat_activity
-                WHERE starts_with(application_name, $1)))
+        WITH s AS (
+            UPDATE messages SET status = 'interrupted', updated_at = now()
+            WHERE status = 'streaming'
+              AND (writer IS NULL OR writer NOT IN (
+                    SELECT substr(application_name, length($1) + 1) FROM pg_stat_activity
+                    WHERE starts_with(application_name, $1)))
+            RETURNING id),
+        \(runsInterrupted(from: "s"))
+        SELECT count(*) AS n FROM s
         """
+
+    /// The CTE `r` marking the model runs of the answers in `from` (column `id`) interrupted too.
+    static func runsInterrupted(from: String) -> String {
+        "r AS (UPDATE model_runs mr SET status = 'interrupted', finished_at = now() FROM \(from) WHERE mr.id = \(from).id)"
+    }
 
     /// The time for a conversation's next message: now, or just after its latest message when the
     /// clock reads earlier, so (created_at, id) keeps the order.
@@ -403,7 +422,8 @@ enum SQL {
         """
 
     /// A further turn: $1 conversation, $2 owner, $3 model, $4 user message id, $5 its text,
-    /// $6 assistant message id, $7 provider, $8 writer, $9 deployment, $10 upstream model. Returns one row per earlier message (columns `m_*`,
+    /// $6 assistant message id, $7 provider, $8 writer, $9 deployment, $10 upstream model, $11 and
+    /// $12 the history budget (messages, characters). Returns one row per earlier message within the budget (columns `m_*`,
     /// oldest first; one row of NULLs when there is none) beside the conversation's columns, and
     /// no row when the conversation is missing or another owner's (then nothing is written). The
     /// new rows are placed strictly after the conversation's latest message, so (created_at, id)
@@ -419,13 +439,34 @@ enum SQL {
                \(iso("c.updated_at")) AS updated_at, \(iso("t.ts")) AS user_created_at,
                m.id::text AS m_id, m.role AS m_role, m.content AS m_content, m.status AS m_status,
                \(iso("m.created_at")) AS m_created_at
-        FROM c CROSS JOIN t LEFT JOIN messages m ON m.conversation_id = c.id
+        FROM c CROSS JOIN t \(historyJoin(maxMessages: "$11", maxCharacters: "$12"))
         ORDER BY m.created_at, m.id
         """
 
+    /// The history a turn sends upstream, as `LEFT JOIN LATERAL … m`: the newest messages of
+    /// conversation `c` within a budget (at most `maxMessages`, and as many of the newest as fit in
+    /// `maxCharacters`), read newest first through the (conversation_id, created_at, id) index so a
+    /// long conversation costs no more than the budget. A multi-model turn's answers are left out
+    /// except the run its user message selected.
+    static func historyJoin(maxMessages: String, maxCharacters: String) -> String {
+        """
+        LEFT JOIN LATERAL (
+            SELECT h.id, h.role, h.content, h.status, h.created_at FROM (
+                SELECT m.id, m.role, m.content, m.status, m.created_at,
+                       sum(length(m.content)) OVER (ORDER BY m.created_at DESC, m.id DESC) AS upto
+                FROM messages m
+                WHERE m.conversation_id = c.id
+                  AND NOT EXISTS (SELECT 1 FROM model_runs r JOIN messages u ON u.id = r.turn_id
+                                  WHERE r.id = m.id AND u.selected_run IS DISTINCT FROM r.id)
+                ORDER BY m.created_at DESC, m.id DESC
+                LIMIT \(maxMessages)::int) h
+            WHERE h.upto <= \(maxCharacters)::bigint) m ON true
+        """
+    }
+
     /// Writes a turn again after the database lost it: the conversation and user message when
-    /// missing, and the assistant message with its final values ($11–$23, as in `finalizeMessage`
-    /// $3–$15; the model is $22 when given, else $9). $1 conversation, $2 owner, $3 title, $4 system, $5 model, $6 user message id,
+    /// missing, and the assistant message with its final values ($11–$24, as in `finalizeMessage`
+    /// $3–$16; the model is $22 when given, else $9). $1 conversation, $2 owner, $3 title, $4 system, $5 model, $6 user message id,
     /// $7 its text, $8 assistant message id, $9 model, $10 provider.
     static let restoreTurn = """
         WITH c AS (
@@ -438,9 +479,10 @@ enum SQL {
             ON CONFLICT (id) DO NOTHING)
         INSERT INTO messages (id, conversation_id, role, content, status, model, provider, finish_reason, prompt_tokens,
                               completion_tokens, total_tokens, ttft_ms, latency_ms, error, deployment, upstream_model,
-                              attempts, created_at, updated_at)
+                              attempts, cached, created_at, updated_at)
         SELECT $8::uuid, $1::uuid, 'assistant', $11, $12, coalesce($22, $9), $10, $13, $14::int, $15::int, $16::int, $17::int,
-               $18::int, $19, $20, $21, $23::jsonb, t.ts + interval '1 microsecond', t.ts + interval '1 microsecond' FROM t
+               $18::int, $19, $20, $21, $23::jsonb, coalesce($24::boolean, false), t.ts + interval '1 microsecond',
+               t.ts + interval '1 microsecond' FROM t
         ON CONFLICT (id) DO NOTHING
         """
 
@@ -448,7 +490,8 @@ enum SQL {
         UPDATE messages m SET content = $3, status = $4, finish_reason = $5, prompt_tokens = $6::int,
                completion_tokens = $7::int, total_tokens = $8::int, ttft_ms = $9::int, latency_ms = $10::int,
                error = $11, deployment = coalesce($12, m.deployment), upstream_model = coalesce($13, m.upstream_model),
-               model = coalesce($14, m.model), attempts = coalesce($15::jsonb, m.attempts), updated_at = now()
+               model = coalesce($14, m.model), attempts = coalesce($15::jsonb, m.attempts),
+               cached = coalesce($16::boolean, m.cached), updated_at = now()
         FROM conversations c
         WHERE m.id = $1::uuid AND c.id = m.conversation_id AND c.owner_key_hash = $2
         """
@@ -457,9 +500,12 @@ enum SQL {
     static let selectMessages = """
         SELECT m.id::text AS id, m.conversation_id::text AS conversation_id, m.role, m.content, m.model, m.provider,
                m.status, m.finish_reason, m.prompt_tokens, m.completion_tokens, m.total_tokens, m.ttft_ms,
-               m.latency_ms, m.error, m.deployment, m.upstream_model, m.attempts::text AS attempts,
-               \(iso("m.created_at")) AS created_at
+               m.latency_ms, m.error, m.deployment, m.upstream_model, m.attempts::text AS attempts, m.cached,
+               \(iso("m.created_at")) AS created_at, r.turn_id::text AS run_turn, r.position AS run_position,
+               r.mode AS run_mode, r.status AS run_status, r.cost_usd::text AS run_cost,
+               (u.selected_run = r.id) AS run_selected
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        LEFT JOIN model_runs r ON r.id = m.id LEFT JOIN messages u ON u.id = r.turn_id
         WHERE m.conversation_id = $1::uuid AND c.owner_key_hash = $2 AND ($3::uuid IS NULL OR m.id <> $3::uuid)
         ORDER BY m.created_at, m.id
         """

@@ -27,9 +27,12 @@ public struct KeyLimits: Sendable, Equatable {
     public var budgetPeriod: BudgetPeriod?
     /// Public model names (or catalog wildcard names) the key may use; nil allows all.
     public var models: [String]?
+    /// Not a limit: this key's requests with temperature 0 use the response cache, kept this long.
+    public var cacheTTLSeconds: Int?
 
     public init(rpm: Int? = nil, tpm: Int? = nil, maxStreams: Int? = nil, budgetUSD: String? = nil,
-                budgetPeriod: BudgetPeriod? = nil, models: [String]? = nil) {
+                budgetPeriod: BudgetPeriod? = nil, models: [String]? = nil, cacheTTLSeconds: Int? = nil) {
+        self.cacheTTLSeconds = cacheTTLSeconds
         self.rpm = rpm
         self.tpm = tpm
         self.maxStreams = maxStreams
@@ -59,10 +62,11 @@ public struct KeyStore {
         let l = limits
         let params: [String?] = [makeUUIDv4(), name, keyHash, prefix, l.rpm.map(String.init), l.tpm.map(String.init),
                                  l.maxStreams.map(String.init), l.budgetUSD, l.budgetPeriod?.rawValue,
-                                 l.models.map(PGArray.literal)]
+                                 l.models.map(PGArray.literal), l.cacheTTLSeconds.map(String.init)]
         pool.query("""
-            INSERT INTO api_keys (id, name, key_hash, key_prefix, rpm, tpm, max_streams, budget_usd, budget_period, models)
-            VALUES ($1::uuid, $2, $3, $4, $5::int, $6::bigint, $7::int, $8::numeric, $9, $10::text[])
+            INSERT INTO api_keys (id, name, key_hash, key_prefix, rpm, tpm, max_streams, budget_usd, budget_period, models,
+                                  cache_ttl_s)
+            VALUES ($1::uuid, $2, $3, $4, $5::int, $6::bigint, $7::int, $8::numeric, $9, $10::text[], $11::int)
             RETURNING \(Self.columns)
             """, params) { r in
             completion(r.mapError(StoreError.database).flatMap { res in
@@ -127,7 +131,7 @@ public struct KeyStore {
 
     static let columns = """
         id::text AS id, name, key_hash, key_prefix, rpm, tpm, max_streams, budget_usd::text AS budget_usd, budget_period,
-        array_to_string(models, ',') AS models, models IS NOT NULL AS has_models,
+        array_to_string(models, ',') AS models, models IS NOT NULL AS has_models, cache_ttl_s,
         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
         to_char(rotated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS rotated_at,
         to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS revoked_at, version
@@ -139,7 +143,8 @@ public struct KeyStore {
                   let version = res.value(i, "version").flatMap({ Int64($0) }) else { return nil }
             var limits = KeyLimits(rpm: res.value(i, "rpm").flatMap { Int($0) }, tpm: res.value(i, "tpm").flatMap { Int($0) },
                                    maxStreams: res.value(i, "max_streams").flatMap { Int($0) }, budgetUSD: res.value(i, "budget_usd"),
-                                   budgetPeriod: res.value(i, "budget_period").flatMap(BudgetPeriod.init(rawValue:)))
+                                   budgetPeriod: res.value(i, "budget_period").flatMap(BudgetPeriod.init(rawValue:)),
+                                   cacheTTLSeconds: res.value(i, "cache_ttl_s").flatMap { Int($0) })
             if res.value(i, "has_models") == "t" {
                 limits.models = (res.value(i, "models") ?? "").split(separator: ",").map(String.init)
             }
@@ -173,5 +178,40 @@ public enum PGArray {
 
     public static func literal(_ items: [Int64]) -> String {
         "{" + items.map(String.init).joined(separator: ",") + "}"
+    }
+
+    /// A one-dimensional text[] as PostgreSQL prints it: `{a,"b c","x\"y"}` (elements are quoted
+    /// when they are empty or hold a space, comma, brace, quote or backslash; `\` escapes inside
+    /// quotes). nil for anything else, NULL elements included.
+    public static func parseText(_ s: String) -> [String]? {
+        let b = Array(s.utf8)
+        guard b.count >= 2, b.first == UInt8(ascii: "{"), b.last == UInt8(ascii: "}") else { return nil }
+        if b.count == 2 { return [] }
+        var out: [String] = []
+        var i = 1
+        let end = b.count - 1
+        while i < end {
+            var item: [UInt8] = []
+            if b[i] == UInt8(ascii: "\"") {
+                i += 1
+                while i < end, b[i] != UInt8(ascii: "\"") {
+                    if b[i] == UInt8(ascii: "\\") { i += 1; guard i < end else { return nil } }
+                    item.append(b[i])
+                    i += 1
+                }
+                guard i < end else { return nil }
+                i += 1  // the closing quote
+            } else {
+                while i < end, b[i] != UInt8(ascii: ",") { item.append(b[i]); i += 1 }
+                if item == Array("NULL".utf8) { return nil }
+            }
+            out.append(String(decoding: item, as: UTF8.self))
+            if i < end {
+                guard b[i] == UInt8(ascii: ",") else { return nil }
+                i += 1
+                if i == end { return nil }  // a trailing comma
+            }
+        }
+        return out
     }
 }

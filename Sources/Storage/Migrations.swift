@@ -94,6 +94,12 @@ public enum Migrations {
             "TRUNCATE answer_progress",
             "ALTER TABLE answer_progress ALTER COLUMN ids TYPE uuid[] USING ids::uuid[], ADD COLUMN replaced uuid[] NOT NULL DEFAULT '{}'",
         ]),
+        // Several models answering one turn (docs/API.md, "Several models in one turn"): one row per
+        // run, keyed by its answer's message id; the turn's user message says which run the next
+        // turn's history continues from.
+        Migration(version: 9, name: "model_runs", statements: RunSchema.statements),
+        // Answers kept for identical requests (docs/API.md, "Response cache").
+        Migration(version: 10, name: "response_cache", statements: CacheSchema.statements),
     ]
 
     /// The whole migration as one pipeline, which is one implicit transaction (docs/reactor-notes.md D6): the

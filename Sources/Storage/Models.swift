@@ -62,6 +62,10 @@ public struct StoredMessage: Sendable, Equatable {
     public var upstreamModel: String? = nil
     /// The upstream attempts as stored (a JSON array), when the answer had any.
     public var attemptsJSON: String? = nil
+    /// For an answer of a multi-model turn: its run.
+    public var run: RunInfo? = nil
+    /// Served from the response cache.
+    public var cached = false
 }
 
 /// A conversation with its messages, oldest first.
@@ -92,6 +96,21 @@ public struct TurnStart: Sendable, Equatable {
     public var upstreamModel: String? = nil
     /// The new user message (the last entry of `history`).
     public var userMessage: StoredMessage? { history.last }
+}
+
+/// How much of a conversation a turn sends upstream: at most `messages` of the newest messages,
+/// and only as many of them as fit in `characters` (the newest first). A long conversation then
+/// costs a turn no more than its budget, in the database and on the loop.
+public struct HistoryBudget: Sendable, Equatable {
+    public var messages: Int
+    public var characters: Int
+
+    public init(messages: Int, characters: Int) {
+        self.messages = messages
+        self.characters = characters
+    }
+
+    public static let standard = HistoryBudget(messages: 1_000, characters: 1_000_000)
 }
 
 /// A page of the conversation list.

@@ -139,10 +139,13 @@ public struct ProgressStore {
                         WHERE starts_with(application_name, $2)))
                 FOR UPDATE),
             texts AS (
-                SELECT g.id, \(Self.assembled("g.id::text")) AS content FROM gone g)
-            UPDATE messages m SET status = 'interrupted', content = coalesce(t.content, m.content), updated_at = now()
-            FROM texts t WHERE m.id = t.id
-            RETURNING m.id::text AS id
+                SELECT g.id, \(Self.assembled("g.id::text")) AS content FROM gone g),
+            u AS (
+                UPDATE messages m SET status = 'interrupted', content = coalesce(t.content, m.content), updated_at = now()
+                FROM texts t WHERE m.id = t.id
+                RETURNING m.id),
+            \(SQL.runsInterrupted(from: "u"))
+            SELECT id::text AS id FROM u
             """, [PGArray.literal(ids), ChatStore.writerPrefix], prepared: "cr_progress_sweep") { r in
             completion(r.map { res in (0..<res.rows.count).compactMap { res.value($0, "id") } }.mapError(StoreError.database))
         }

@@ -320,9 +320,12 @@ struct HTTPResult {
 final class TestSocket {
     private(set) var fd: Int32
 
-    init(port: Int) throws {
+    /// `receiveBuffer`: a small SO_RCVBUF, set before connecting, makes a client that does not
+    /// read push back on the server quickly.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError.io("socket: errno \(errno)") }
+        if var v = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, socklen_t(MemoryLayout<Int32>.size)) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = UInt16(port).bigEndian
@@ -567,9 +570,9 @@ final class SSEClient {
     private(set) var ended = false
     let deadline: Date
 
-    init(port: Int, path: String, headers: [String: String], body: Data, timeout: Double) throws {
+    init(port: Int, path: String, headers: [String: String], body: Data, timeout: Double, receiveBuffer: Int32? = nil) throws {
         deadline = Date().addingTimeInterval(timeout)
-        socket = try TestSocket(port: port)
+        socket = try TestSocket(port: port, receiveBuffer: receiveBuffer)
         try socket.send(requestBytes(method: "POST", path: path, headers: headers, body: Array(body)))
         while !parser.headDone {
             try pump()

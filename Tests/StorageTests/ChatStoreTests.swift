@@ -17,10 +17,10 @@ extension StorageTests {
             Migrations.apply(pool: f.pool) { a = $0 }
             Migrations.apply(pool: other) { b = $0 }
             drive(f.loop, "two migrations", dump: { f.pool.debugDescription }) { a != nil && b != nil }
-            #expect(try a?.get() == latest && latest == 8)
+            #expect(try a?.get() == latest && latest == 10)
             #expect(try b?.get() == latest)
             let rows = f.sql("SELECT count(*) FROM schema_migrations")
-            #expect(rows?.rows.first?.first ?? nil == "8")
+            #expect(rows?.rows.first?.first ?? nil == "10")
         }
 
         @Test func singleCallsRoundTrip() throws {

@@ -342,3 +342,27 @@ def test_sixty_a_minute_holds_across_three_instances(stack):
     print(f"\n60 a minute, 300 requests over 50 s via nginx to 3 instances: {accepted} accepted")
     assert statuses.count(200) + statuses.count(429) == 300, sorted(set(statuses))
     assert 58 <= accepted <= 62, accepted
+
+
+def test_every_run_of_a_multi_model_turn_counts_against_the_key(stack):
+    """A turn of several models is one request per model to the key's limits, and each run is
+    billed on its own; a turn refused midway gives back what its earlier runs took."""
+    a = stack.instances[0]
+    _, secret = create_key(a, rpm=3)
+    auth = {"Authorization": f"Bearer {secret}"}
+    turn = httpx.post(f"{a}/api/v1/chat", json={"message": "[mock tokens=3]", "models": ["priced", "local"]},
+                      headers=auth, timeout=30)
+    assert turn.status_code == 200 and "event: end" in turn.text, turn.text
+    assert native(a, secret, "[mock tokens=2]").status_code == 200  # the third request of the minute
+    assert_limited(native(a, secret, "[mock tokens=2]"), "requests", 3, openai=False)
+    body = usage_when(a, secret, lambda t: t["requests"] >= 3)
+    assert body["totals"]["requests"] == 3
+    assert {row["model"] for row in body["data"]} == {"priced", "local"}, body
+
+    # One stream at a time: a two-model turn cannot have its second slot and is refused whole;
+    # its first slot goes back, so a single-model turn right after is admitted.
+    _, one = create_key(a, max_streams=1)
+    refused = httpx.post(f"{a}/api/v1/chat", json={"message": "[mock tokens=2]", "models": ["priced", "local"]},
+                         headers={"Authorization": f"Bearer {one}"}, timeout=30)
+    assert refused.status_code == 429 and refused.json()["error"]["type"] == "rate_limited", refused.text
+    assert native(a, one, "[mock tokens=2]").status_code == 200

@@ -31,6 +31,10 @@ struct Options {
     var firstDelayMs = 0.0
     var stamp = true
     var extraDirectives = ""
+    /// `--target chat` only: several models answering each turn (`models`), and the response
+    /// cache asked for with this lifetime (`cache.ttl_s`).
+    var models: [String] = []
+    var cacheTTL: Int?
 
     // Hold / vanish.
     var streams = 1_000
@@ -70,6 +74,7 @@ struct Options {
     request:
       --target chat|openai|anthropic (openai)  --key KEY (bench-key)  --model M (gpt-4o-mini)  --prompt TEXT
       --tokens N (20)  --token-delay-ms MS (0)  --first-delay-ms MS (0)  --no-stamp  --directives "k=v …"
+      --models a,b,c (chat: several models each turn)  --cache-ttl S (chat: ask for the response cache)
     hold / vanish:
       --steps a,b,c (hold: sample at each count)  --hold-seconds S (3)  --open-timeout S (120)
       --mock-url http://127.0.0.1:P (poll its /health)  --settle-timeout S (60)  --fd-slack N (0)  --reset
@@ -131,6 +136,8 @@ struct Options {
                 case "--first-delay-ms": o.firstDelayMs = try num(a).get()
                 case "--no-stamp": o.stamp = false
                 case "--directives": o.extraDirectives = next() ?? ""
+                case "--models": o.models = (next() ?? "").split(separator: ",").map(String.init)
+                case "--cache-ttl": o.cacheTTL = try int(a).get()
                 case "--steps":
                     guard let v = next() else { throw OptionsError("--steps needs a,b,c") }
                     var steps: [Int] = []

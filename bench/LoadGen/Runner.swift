@@ -89,7 +89,20 @@ final class Runner: ClientOwner {
         case .chat:
             path = o.pathPrefix + "/api/v1/chat"
             w.field("message", message)
-            w.field("model", o.model)
+            if o.models.isEmpty {
+                w.field("model", o.model)
+            } else {
+                w.key("models")
+                w.beginArray()
+                for m in o.models { w.string(m) }
+                w.endArray()
+            }
+            if let ttl = o.cacheTTL {
+                w.key("cache")
+                w.beginObject()
+                w.field("ttl_s", ttl)
+                w.endObject()
+            }
         case .openai:
             path = o.pathPrefix + "/v1/chat/completions"
             w.field("model", o.model)

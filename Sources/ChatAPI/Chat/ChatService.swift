@@ -40,6 +40,8 @@ final class ChatService {
     /// Answers being generated on this worker, by message id: resuming clients follow them here.
     var liveAnswers: [String: ChatTurn] = [:]
     let progressWriter: ProgressWriter
+    /// Cacheable requests' shared answers and the cache in PostgreSQL (docs/API.md, "Response cache").
+    let responseCache: ResponseCache
     let remoteFollowers: RemoteFollowers
     var keyLimiter: KeyLimiter { KeyLimiter(windows: limitWindows, slots: streamSlots) }
     var deploymentLimits: DeploymentLimiter { DeploymentLimiter(windows: limitWindows) }
@@ -70,6 +72,7 @@ final class ChatService {
         usageLedger = UsageLedger(loop: loop, store: UsageStore(pool: pool), logger: logger)
         progressWriter = ProgressWriter(loop: loop, pool: pool, writer: writer, worker: worker, intervalMillis: config.progressIntervalMillis)
         remoteFollowers = RemoteFollowers(loop: loop, pool: pool, listenConfiguration: listenConfiguration)
+        responseCache = ResponseCache(loop: loop, store: CacheStore(pool: pool), logger: logger, maxBytes: config.cacheMaxBytes)
         timeouts = UpstreamTimeouts(
             connectMs: Int(config.upstreamConnectTimeoutSeconds * 1000),
             firstTokenMs: Int(config.upstreamFirstTokenTimeoutSeconds * 1000),

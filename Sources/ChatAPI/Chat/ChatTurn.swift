@@ -11,10 +11,13 @@ struct TurnStorage {
     /// What `beginTurn` stored, kept until the answer is final in case the database lost it; of
     /// the history only the new user message is kept (the rest went upstream already).
     let start: TurnStart
+    /// True for one run of a multi-model turn: its final write is `finalizeRun`.
+    let isRun: Bool
 
-    init(store: ChatStore, owner: String, start: TurnStart) {
+    init(store: ChatStore, owner: String, start: TurnStart, isRun: Bool = false) {
         self.store = store
         self.owner = owner
+        self.isRun = isRun
         var kept = start
         if kept.history.count > 1 { kept.history = Array(kept.history.suffix(1)) }
         self.start = kept
@@ -25,9 +28,19 @@ struct TurnStorage {
 /// the client response, and links them: the client's backpressure pauses the upstream, a client
 /// that leaves cancels it (or not, by policy), and the answer is stored before the closing frame
 /// goes out, so a client that reads the conversation right after `done` sees it.
+/// What a multi-model turn hears from each of its runs.
+protocol RunObserver: AnyObject {
+    /// The run's first token: in `fastest` mode, the winner.
+    func runDidAnswer(_ run: ChatTurn)
+    /// The run is over and stored; `selected` when it became the answer its turn continues from.
+    func runDidFinish(_ run: ChatTurn, status: MessageStatus, selected: Bool)
+}
+
 final class ChatTurn: ResilientUpstreamDelegate {
     private unowned let service: ChatService
-    private let responder: HTTPResponder
+    private let responder: any TurnOutput
+    /// The multi-model turn this is a run of; held (it holds its runs too) until this run ends.
+    var observer: RunObserver?
     private var wire: ClientWire
     /// The route answering: the one admitted until an attempt commits, then that attempt's.
     private var route: RoutedModel
@@ -52,7 +65,12 @@ final class ChatTurn: ResilientUpstreamDelegate {
     private(set) var progressFirstSeq: Int64 = .max
     private let cancelOnDisconnect: Bool
     private let context: RequestContext?
-    private var upstream: ResilientUpstream?
+    private var upstream: TurnUpstream?
+    /// Set when this request may share its answer (coalescing, the response cache).
+    private let cachePolicy: CachePolicy?
+    /// Read from an answer another request paid for, or from the cache: billed at zero.
+    private var freeOfCharge = false
+    private var servedFromCache = false
     private var attempts: [AttemptRecord] = []
 
     /// The answer so far: the one copy kept, for storage (and for non-streamed responses).
@@ -62,6 +80,10 @@ final class ChatTurn: ResilientUpstreamDelegate {
     private var tokens = 0
     private var firstTokenAt: UInt64?
     private let startedAt: UInt64
+    /// What the answer cost, once billed.
+    private var costPico: Int64?
+    private(set) var status: MessageStatus = .streaming
+    private var selectedRun = false
 
     private var headersSent = false
     private var upstreamAccepted = false
@@ -70,9 +92,10 @@ final class ChatTurn: ResilientUpstreamDelegate {
     private var pingTimer: TimerID?
     private var headerHoldTimer: TimerID?
 
-    init(service: ChatService, responder: HTTPResponder, wire: ClientWire, route: RoutedModel, fallbacks: [String]? = nil,
-         storage: TurnStorage?, caller: Caller, admission: Admission, cancelOnDisconnect: Bool) {
+    init(service: ChatService, responder: any TurnOutput, wire: ClientWire, route: RoutedModel, fallbacks: [String]? = nil,
+         storage: TurnStorage?, caller: Caller, admission: Admission, cancelOnDisconnect: Bool, cache: CachePolicy? = nil) {
         self.service = service
+        cachePolicy = cache
         self.caller = caller
         self.admission = admission
         self.responder = responder
@@ -90,6 +113,8 @@ final class ChatTurn: ResilientUpstreamDelegate {
 
     /// Starts the upstream call for `request` (its messages are the whole history).
     func start(_ request: ChatRequest) {
+        // A run its multi-model turn stopped before it began (a `fastest` race already won).
+        guard !ended else { return }
         self.request = request
         if let id = storage?.start.assistantMessageID {
             service.liveAnswers[id] = self
@@ -100,12 +125,30 @@ final class ChatTurn: ResilientUpstreamDelegate {
             if writable { self.upstream?.resume() } else { self.upstream?.pause() }
         }
         context?.timing.upstreamStarted(streamed: wire.isStreaming)
-        let u = ResilientUpstream(service: service, request: request, route: route, requestFallbacks: fallbacks,
-                                  restartAllowed: wire.canRestart, delegate: self)
+        if responder.isShared { headersSent = true }
+        if let policy = cachePolicy {
+            let route = self.route, fallbacks = self.fallbacks
+            service.responseCache.share(CacheKey(request, model: route.name), policy: policy, model: route.name,
+                                        then: { [self] answer, pays in
+                guard !ended else { return }
+                freeOfCharge = !pays
+                servedFromCache = answer.fromCache || (!pays && answer.ended)
+                begin(AnswerCursor(answer: answer, pays: pays, delegate: self))
+            }, live: { [service] answer in
+                ResilientUpstream(service: service, request: request, route: route, requestFallbacks: fallbacks,
+                                  restartAllowed: false, delegate: answer)
+            })
+            return
+        }
+        begin(ResilientUpstream(service: service, request: request, route: route, requestFallbacks: fallbacks,
+                                restartAllowed: wire.canRestart, delegate: self))
+    }
+
+    private func begin(_ u: TurnUpstream) {
         upstream = u
         u.start()
         // Nothing could be started (every deployment refused): the turn has already ended.
-        guard !ended, wire.isStreaming else { return }
+        guard !ended, wire.isStreaming, !responder.isShared else { return }
         // Wait briefly for the provider's status so a refusal (429, 401…) or a failed connect can
         // still be answered with the matching HTTP status; then headers go out and pings keep
         // proxies patient while the first token is awaited.
@@ -137,7 +180,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
             model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
             attempts: attempts, finish: finish, usage: usage,
             ttftMs: firstTokenAt.map { Int(($0 - startedAt) / 1_000_000) },
-            latencyMs: Int((now - startedAt) / 1_000_000))
+            latencyMs: Int((now - startedAt) / 1_000_000), status: status, costPico: costPico, cached: servedFromCache)
     }
 
     private func sendHeaders() {
@@ -185,6 +228,10 @@ final class ChatTurn: ResilientUpstreamDelegate {
                 let now = monotonicNanos()
                 firstTokenAt = now
                 service.upstreamMetrics.firstToken(route.provider, afterNanos: now &- startedAt)
+                observer?.runDidAnswer(self)
+                // A `fastest` race may have ended this run in that call (it lost to a token that
+                // arrived in the same pass).
+                if ended { return }
             }
             tokens += 1
             if !clientGone { service.upstreamMetrics.tokenRelayed(route.provider) }
@@ -277,6 +324,17 @@ final class ChatTurn: ResilientUpstreamDelegate {
         upstream?.resume()
     }
 
+    /// A multi-model turn stops this run (it lost a `fastest` race): the upstream is cancelled at
+    /// once and what arrived is stored as `cancelled`.
+    func cancelRun() {
+        guard !ended else { return }
+        if upstream != nil { service.upstreamMetrics.cancelled(route.provider) }
+        upstream?.cancel()
+        takeAttempts()
+        upstream = nil
+        complete(status: .cancelled, error: nil)
+    }
+
     /// The server is shutting down: end the stream with an error event and store what arrived.
     func abort(_ message: String) {
         guard !ended else { return }
@@ -297,6 +355,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
         }
         // Nothing has been sent yet: answer with the error's own status (429, 502, …).
         ended = true
+        self.status = .error
         cancelTimers()
         finalizeStorage(status: .error, error: error.message) { [self] in
             let (status, headers, body) = wire.errorResponse(error)
@@ -310,6 +369,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
         guard !ended else { return }
         bill()
         ended = true
+        self.status = status
         cancelTimers()
         context?.ttftMs = firstTokenAt.map { Double($0 - startedAt) / 1e6 }
         context?.tokens = tokens
@@ -344,15 +404,28 @@ final class ChatTurn: ResilientUpstreamDelegate {
         // The write captures values only, so it can be repeated after this turn is gone.
         let store = storage.store, owner = storage.owner, turn = storage.start, id = turn.assistantMessageID, text = answer
         let finishValue = finish?.value
-        let deployment = route.deployment.id, upstreamModel = route.model, model = route.name
+        let deployment = route.deployment.id, upstreamModel = route.model, model = route.name, cached = servedFromCache
         let attemptsJSON = attempts.isEmpty ? nil : AttemptRecord.json(attempts)
+        let isRun = storage.isRun, cost = costPico.map(USD.format)
+        // Whether this run became its turn's selected answer (set by the first write that lands).
+        var selected = false
         let write: ChatService.AnswerWrite = { done in
+            if isRun {
+                store.finalizeRun(owner: owner, id: id, text: text, status: status, finishReason: finishValue, usage: u,
+                                  ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error, model: model, deployment: deployment,
+                                  upstreamModel: upstreamModel, attempts: attemptsJSON, costUSD: cost) { r in
+                    if case .success(let f) = r { selected = f.selected }
+                    done(r.map(\.stored))
+                }
+                return
+            }
             store.finalizeAssistantMessage(owner: owner, id: id, text: text, status: status, finishReason: finishValue,
                                            usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error,
                                            turn: turn, model: model, deployment: deployment, upstreamModel: upstreamModel,
-                                           attempts: attemptsJSON, completion: done)
+                                           attempts: attemptsJSON, cached: cached, completion: done)
         }
         write { [self] result in
+            selectedRun = selected
             finishFollowers(status: status, error: error)
             if case .success = result { service.progressWriter.answerEnded(id) }
             if case .failure(let e) = result {
@@ -376,6 +449,14 @@ final class ChatTurn: ResilientUpstreamDelegate {
     private func bill() {
         guard !billed else { return }
         billed = true
+        if freeOfCharge {
+            // No upstream call of its own: a request in the ledger, with no tokens and no cost.
+            costPico = 0
+            service.usageLedger.record(TurnUsage(owner: caller.owner, model: route.name, deployment: route.deployment.id,
+                                                 promptTokens: 0, completionTokens: 0, costPico: 0, estimated: false))
+            service.keyLimiter.finished(admission, key: caller.key, tokens: 0, costPico: 0)
+            return
+        }
         let generated = upstreamAccepted || tokens > 0 || discardedTokens > 0
         var estimated = false
         let prompt: Int64
@@ -399,6 +480,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
             estimated = true
         }
         let cost = USD.costPico(prompt: prompt, completion: completion, price: route.deployment.price)
+        costPico = cost
         service.usageLedger.record(TurnUsage(owner: caller.owner, model: route.name, deployment: route.deployment.id,
                                              promptTokens: prompt, completionTokens: completion, costPico: cost, estimated: estimated))
         service.keyLimiter.finished(admission, key: caller.key, tokens: prompt + completion, costPico: cost)
@@ -461,5 +543,14 @@ final class ChatTurn: ResilientUpstreamDelegate {
         responder.onClientGone = nil
         responder.onWritabilityChanged = nil
         service.turnFinished(self)
+        let o = observer
+        observer = nil
+        o?.runDidFinish(self, status: status, selected: selectedRun)
     }
+
+    /// This run's answer id (its run id) and public model name, for a multi-model turn's events.
+    var runID: String { storage?.start.assistantMessageID ?? "" }
+    var modelName: String { route.name }
+    var providerName: String { route.deployment.kind.rawValue }
+    var deploymentID: String { route.deployment.id }
 }

@@ -1,6 +1,7 @@
 import HTTP
 import JSONCore
 import Providers
+import Storage
 
 /// What a finished answer carries, for the closing frame and for storage.
 struct TurnOutcome {
@@ -17,6 +18,11 @@ struct TurnOutcome {
     var usage: Usage?
     var ttftMs: Int?
     var latencyMs: Int
+    /// How the answer ended (`streaming` while it goes on), and what it cost once billed.
+    var status: MessageStatus = .streaming
+    var costPico: Int64? = nil
+    /// Served from the response cache, with no upstream call.
+    var cached = false
 }
 
 /// How one API surface frames an answer for its clients: ChatRelay's own SSE events
@@ -71,9 +77,33 @@ struct NativeWire: ClientWire {
     private let idPrefix: [UInt8]
     private var characters = 0
     let isStreaming = true
+    /// For one run of a multi-model turn: its id and model, which every event's data names first
+    /// (`runTag` is them pre-encoded as `"run":…,"model":…,`). The turn's `start` and `end` are
+    /// the `MultiModelTurn`'s.
+    private let run: (id: String, model: String)?
+    private let runTag: [UInt8]
 
-    init(messageID: String) {
+    init(messageID: String, run: (id: String, model: String)? = nil) {
         idPrefix = Array("id: \(messageID):".utf8)
+        self.run = run
+        var tag: [UInt8] = []
+        if let run {
+            tag.append(contentsOf: #""run":"#.utf8)
+            JSON.appendString(run.id, to: &tag)
+            tag.append(contentsOf: #","model":"#.utf8)
+            JSON.appendString(run.model, to: &tag)
+            tag.append(UInt8(ascii: ","))
+        }
+        runTag = tag
+    }
+
+    /// Starts a data object, naming the run first when there is one.
+    private func beginData(_ w: inout JSONWriter) {
+        w.beginObject()
+        if let run {
+            w.field("run", run.id)
+            w.field("model", run.model)
+        }
     }
 
     func streamHeaders() -> HTTPHeaders { Self.sseHeaders() }
@@ -87,6 +117,7 @@ struct NativeWire: ClientWire {
     }
 
     mutating func start(_ o: TurnOutcome, into out: inout [UInt8]) {
+        guard run == nil else { return }
         frameHead("start", into: &out)
         var w = JSONWriter(appendingTo: out)
         w.beginObject()
@@ -104,7 +135,9 @@ struct NativeWire: ClientWire {
         // JSON escaping turns every newline into \n, so the data stays on one line.
         characters += text.unicodeScalars.count
         frameHead("token", into: &out)
-        out.append(contentsOf: #"{"text":"#.utf8)
+        out.append(UInt8(ascii: "{"))
+        out.append(contentsOf: runTag)
+        out.append(contentsOf: #""text":"#.utf8)
         JSON.appendString(text, to: &out)
         out.append(contentsOf: "}\n\n".utf8)
     }
@@ -112,14 +145,17 @@ struct NativeWire: ClientWire {
     mutating func finish(_ o: TurnOutcome, into out: inout [UInt8]) {
         frameHead("done", into: &out)
         var w = JSONWriter(appendingTo: out)
-        w.beginObject()
+        beginData(&w)
+        if run != nil { w.field("status", o.status.rawValue) }
         if let m = o.messageID { w.field("message_id", m) }
         if let c = o.conversationID { w.field("conversation_id", c) }
         w.field("finish_reason", o.finish?.value)
         w.usage(o.usage.map { ($0.promptTokens, $0.completionTokens, $0.totalTokens) })
+        w.field("cost_usd", o.costPico.map(USD.format))
+        if o.cached { w.field("cached", true) }
         w.field("ttft_ms", o.ttftMs)
         w.field("latency_ms", o.latencyMs)
-        w.field("model", o.model)
+        if run == nil { w.field("model", o.model) }
         w.field("deployment", o.deployment)
         w.key("attempts")
         w.beginArray()
@@ -138,6 +174,7 @@ struct NativeWire: ClientWire {
         frameHead("restart", into: &out)
         var w = JSONWriter(appendingTo: out)
         w.beginObject()
+        if let run { w.field("run", run.id) }
         w.field("reason", reason.message)
         w.field("type", reason.apiType)
         w.field("model", model)
@@ -149,7 +186,9 @@ struct NativeWire: ClientWire {
 
     mutating func streamError(_ e: ProviderError, into out: inout [UInt8]) {
         frameHead("error", into: &out)
+        let dataStart = out.count
         e.writeStreamErrorData(to: &out)
+        if !runTag.isEmpty { out.insert(contentsOf: runTag, at: dataStart + 1) }
         out.append(contentsOf: "\n\n".utf8)
     }
 

@@ -1,4 +1,5 @@
 import Providers
+import Storage
 
 /// Everything the operator can set (README.md, Configuration), parsed and checked once at start-up.
 public struct Config: Sendable {
@@ -56,6 +57,14 @@ public struct Config: Sendable {
     /// How often each worker saves the text of its answers in progress for resuming clients; 0: never.
     public var progressIntervalMillis = 250
     public var onDisconnect = DisconnectPolicy.continue
+    /// `CHAT_MAX_MODELS_PER_TURN`: how many models one `/api/v1/chat` turn may ask at once.
+    public var maxModelsPerTurn = 4
+    /// `CHAT_CACHE_MAX_BYTES`: the response cache's size cap (answers' text); the oldest go first.
+    public var cacheMaxBytes = 256 << 20
+    /// `CHAT_HISTORY_MAX_MESSAGES` and `CHAT_HISTORY_MAX_CHARS`: how much of a stored conversation a
+    /// turn sends upstream (the newest messages that fit both).
+    public var historyMaxMessages = HistoryBudget.standard.messages
+    public var historyMaxCharacters = HistoryBudget.standard.characters
     public var drainSeconds = 30.0
     public var upstreamConnectTimeoutSeconds = 10.0
     public var upstreamFirstTokenTimeoutSeconds = 300.0

@@ -157,6 +157,10 @@ public enum ConfigLoader {
         if let n = try int("CHAT_MAX_CONNECTIONS", 1...10_000_000) { c.maxConnections = n }
         if let s = try seconds("CHAT_SSE_PING_S") { c.ssePingSeconds = s }
         if let n = try int("CHAT_PROGRESS_INTERVAL_MS", 0...60_000) { c.progressIntervalMillis = n }
+        if let n = try int("CHAT_MAX_MODELS_PER_TURN", 1...16) { c.maxModelsPerTurn = n }
+        if let n = try int("CHAT_CACHE_MAX_BYTES", 0...(1 << 40)) { c.cacheMaxBytes = n }
+        if let n = try int("CHAT_HISTORY_MAX_MESSAGES", 1...1_000_000) { c.historyMaxMessages = n }
+        if let n = try int("CHAT_HISTORY_MAX_CHARS", 1_000...1_000_000_000) { c.historyMaxCharacters = n }
         if let p = str("CHAT_ON_DISCONNECT") {
             guard let d = Config.DisconnectPolicy(rawValue: p.lowercased()) else {
                 throw ConfigError(setting: "CHAT_ON_DISCONNECT", value: p, allowed: "continue or cancel")

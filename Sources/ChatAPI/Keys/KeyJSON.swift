@@ -22,6 +22,7 @@ enum KeyJSON {
         } else {
             w.null()
         }
+        w.field("cache_ttl_s", k.limits.cacheTTLSeconds)
         w.field("created_at", k.createdAt)
         w.field("rotated_at", k.rotatedAt)
         w.field("revoked_at", k.revokedAt)

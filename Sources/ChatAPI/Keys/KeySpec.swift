@@ -24,6 +24,7 @@ struct KeySpec: Equatable {
         case budgetUSD = "budget_usd"
         case budgetPeriod = "budget_period"
         case models
+        case cacheTTL = "cache_ttl_s"
 
         var flag: String { "--" + String(rawValue.map { $0 == "_" ? "-" : $0 }) }
         var range: ClosedRange<Int>? {
@@ -31,6 +32,7 @@ struct KeySpec: Equatable {
             case .rpm: return KeySpec.rpmRange
             case .tpm: return KeySpec.tpmRange
             case .maxStreams: return KeySpec.maxStreamsRange
+            case .cacheTTL: return 1...CachePolicy.maxTTLSeconds
             default: return nil
             }
         }
@@ -45,7 +47,7 @@ struct KeySpec: Equatable {
 
     /// Checks the fields one by one (each message names its field), then how they go together.
     init(name: String?, rpm: Int?, tpm: Int?, maxStreams: Int?, budgetUSD: String?, budgetPeriod: String?,
-         models: [String]?, naming: Naming, isKnownModel: (String) -> Bool) throws(ClientError) {
+         models: [String]?, cacheTTL: Int? = nil, naming: Naming, isKnownModel: (String) -> Bool) throws(ClientError) {
         self.name = try KeySpec.checkName(name, naming)
         var l = KeyLimits()
         l.rpm = try KeySpec.checkRange(rpm, .rpm, naming)
@@ -61,6 +63,7 @@ struct KeySpec: Equatable {
             throw .invalid("\(naming.label(.budgetPeriod)) needs \(naming.label(.budgetUSD))", param: Field.budgetPeriod.rawValue)
         }
         if let m = models { l.models = try KeySpec.checkModels(m, naming, isKnownModel) }
+        l.cacheTTLSeconds = try KeySpec.checkRange(cacheTTL, .cacheTTL, naming)
         limits = l
     }
 
@@ -161,7 +164,7 @@ extension KeySpec {
                       maxStreams: try KeySpec.jsonInt(body, .maxStreams),
                       budgetUSD: try KeySpec.jsonBudget(body, raw: raw),
                       budgetPeriod: try f.string(Field.budgetPeriod.rawValue, maxBytes: 16),
-                      models: try KeySpec.jsonModels(body),
+                      models: try KeySpec.jsonModels(body), cacheTTL: try KeySpec.jsonInt(body, .cacheTTL),
                       naming: .json, isKnownModel: isKnownModel)
     }
 

@@ -83,6 +83,6 @@ extension KeySpec {
         }
         try self.init(name: flags[.name], rpm: try int(.rpm), tpm: try int(.tpm), maxStreams: try int(.maxStreams),
                       budgetUSD: flags[.budgetUSD], budgetPeriod: flags[.budgetPeriod], models: models,
-                      naming: .flags, isKnownModel: isKnownModel)
+                      cacheTTL: try int(.cacheTTL), naming: .flags, isKnownModel: isKnownModel)
     }
 }

@@ -8,6 +8,7 @@ enum KeysCommand {
     static let usage = """
     usage: chatrelay keys create --name NAME [--rpm N] [--tpm N] [--max-streams N]
                                  [--budget-usd X --budget-period day|month] [--models a,b]
+                                 [--cache-ttl-s N]
            chatrelay keys list [--json]
            chatrelay keys revoke ID|NAME
            chatrelay keys rotate ID|NAME
@@ -18,6 +19,7 @@ enum KeysCommand {
     Limits: --rpm 1..10000000 requests a minute, --tpm 1..10000000000 tokens a minute,
     --max-streams 1..1000000 answers at once, --budget-usd (a decimal > 0) per --budget-period,
     --models the catalog's model names the key may use (default: all).
+    --cache-ttl-s 1..2592000: the key's requests with temperature 0 use the response cache.
     Exit status: 0 done; 2 bad input (nothing written); 1 the database failed.
     """
 

@@ -30,6 +30,7 @@ enum KeysTable {
         if let n = l.maxStreams { parts.append("streams=\(n)") }
         if let b = l.budgetUSD { parts.append("budget=$\(b)/\(l.budgetPeriod?.rawValue ?? "?")") }
         if let m = l.models { parts.append("models=\(m.joined(separator: ","))") }
+        if let t = l.cacheTTLSeconds { parts.append("cache=\(t)s") }
         return parts.isEmpty ? "none" : parts.joined(separator: " ")
     }
 }

@@ -7,19 +7,22 @@ extension ChatService {
     /// Runs `then` with the turn's admission, or answers the refusal (403, 429 with its headers,
     /// 503 when the database that keeps the counts is away). A key without limits is admitted at
     /// once, with no database work.
+    /// `refused` runs when `then` will not (the request was answered, or its client left): a turn
+    /// of several models gives back the admissions of the models before it.
     func admit(_ caller: Caller, _ r: HTTPResponder, shape: ErrorShape, model: RoutedModel, fallbacks: [String]?,
-               then: @escaping (Admission) -> Void) {
+               then: @escaping (Admission) -> Void, refused: @escaping () -> Void = {}) {
         if let allowed = caller.limits?.models {
             let names = [model.name] + (fallbacks ?? [])
             for (i, name) in names.enumerated() where !isAllowed(name, allowed) {
                 let param = i == 0 ? "model" : "fallbacks[\(i - 1)]"
+                refused()
                 return r.respond(ClientError(status: 403, type: "permission_denied", message: "this API key may not use model '\(name)'",
                                              param: param), shape: shape)
             }
         }
         let limited = limitedDeploymentModels(model, fallbacks: fallbacks)
-        guard !limited.isEmpty else { return admitKey(caller, r, shape: shape, then: then) }
-        deploymentLimits.prepare(limited) { [self] in admitKey(caller, r, shape: shape, then: then) }
+        guard !limited.isEmpty else { return admitKey(caller, r, shape: shape, then: then, refused: refused) }
+        deploymentLimits.prepare(limited) { [self] in admitKey(caller, r, shape: shape, then: then, refused: refused) }
     }
 
     /// The catalog models this turn may use that have a deployment with its own rpm or tpm.
@@ -33,7 +36,8 @@ extension ChatService {
         return out
     }
 
-    private func admitKey(_ caller: Caller, _ r: HTTPResponder, shape: ErrorShape, then: @escaping (Admission) -> Void) {
+    private func admitKey(_ caller: Caller, _ r: HTTPResponder, shape: ErrorShape, then: @escaping (Admission) -> Void,
+                          refused: @escaping () -> Void) {
         guard let key = caller.key, !key.record.limits.isUnlimited else { return then(Admission(streamSubject: nil)) }
         // Answered before `admit` returns: decided from this worker's copies, no database wait.
         var synchronous = true
@@ -44,13 +48,15 @@ extension ChatService {
             case .admitted(let admission):
                 guard r.isClientConnected else {
                     keyLimiter.finished(admission, key: nil, tokens: 0, costPico: 0)
-                    return
+                    return refused()
                 }
                 RateLimitHeaders.add(to: &r.extraHeaders, key: key, limiter: keyLimiter, openAI: shape == .openAI)
                 then(admission)
             case .unavailable:
+                refused()
                 databaseUnavailable(r, shape: shape)
             case .refused(let refusal):
+                refused()
                 refuse(refusal, key: caller, r, shape: shape)
             }
         }

@@ -22,6 +22,9 @@ struct UsageCounts: Sendable {
     var limitStatements: UInt64 = 0
     /// Batched progress writes of answers in progress (resumable streams).
     var progressWrites: UInt64 = 0
+    /// The response cache: hits, misses, requests joined to an identical answer in flight, text
+    /// bytes served from the cache, and entries written.
+    var cache = CacheCounts()
 
     mutating func merge(_ o: UsageCounts) {
         for (m, t) in o.byModel {
@@ -39,5 +42,18 @@ struct UsageCounts: Sendable {
         admissionsWaited &+= o.admissionsWaited
         limitStatements &+= o.limitStatements
         progressWrites &+= o.progressWrites
+        cache.hits &+= o.cache.hits
+        cache.misses &+= o.cache.misses
+        cache.joins &+= o.cache.joins
+        cache.bytesServed &+= o.cache.bytesServed
+        cache.stores &+= o.cache.stores
     }
+}
+
+struct CacheCounts: Sendable {
+    var hits: UInt64 = 0
+    var misses: UInt64 = 0
+    var joins: UInt64 = 0
+    var bytesServed: UInt64 = 0
+    var stores: UInt64 = 0
 }

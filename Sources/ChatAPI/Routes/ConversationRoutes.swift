@@ -87,6 +87,20 @@ extension ChatService {
                     w.field("latency_ms", m.latencyMs)
                     w.field("error", m.error)
                     w.field("created_at", m.createdAt)
+                    if m.cached { w.field("cached", true) }
+                    if let run = m.run {
+                        w.key("run")
+                        w.beginObject()
+                        w.field("id", m.id)
+                        w.field("turn_id", run.turnID)
+                        w.field("position", run.position)
+                        w.field("mode", run.mode.rawValue)
+                        w.field("model", m.model)
+                        w.field("status", run.status.rawValue)
+                        w.field("selected", run.selected)
+                        w.field("cost_usd", run.costUSD.map(USD.normalized))
+                        w.endObject()
+                    }
                     w.endObject()
                 }
                 w.endArray()
@@ -94,6 +108,30 @@ extension ChatService {
                 r.respondJSON(status: 200, w.bytes)
             }
         }
+    }
+
+    /// POST /api/v1/conversations/{id}/runs/{run}/select: the next turn's history continues from
+    /// this run of a multi-model turn.
+    func selectRun(_ req: HTTPRequest, _ id: String, _ run: String, _ r: HTTPResponder) {
+        guard let owner = authorize(req, r, retry: { [self] in selectRun(req, id, run, r) })?.owner else { return }
+        guard isValidUUID(id), isValidUUID(run) else { return runNotFound(r) }
+        store.selectRun(owner: owner, conversationID: id, runID: run) { [self] result in
+            switch result {
+            case .failure(let e): storeFailed(e, r)
+            case .success(nil): runNotFound(r)
+            case .success(let turn?):
+                var w = JSONWriter()
+                w.beginObject()
+                w.field("turn_id", turn)
+                w.field("selected_run", run.lowercased())
+                w.endObject()
+                r.respondJSON(status: 200, w.bytes)
+            }
+        }
+    }
+
+    private func runNotFound(_ r: HTTPResponder) {
+        r.respondError(status: 404, type: "not_found", message: "no such run in this conversation")
     }
 
     func deleteConversation(_ req: HTTPRequest, _ id: String, _ r: HTTPResponder) {

@@ -21,9 +21,10 @@ extension ChatService {
                                    route: RoutedModel, request: ChatRequest, fallbacks: [String]?, system: () -> String?,
                                    userText: String, shape: ErrorShape, badConversationMessage: String) {
         let owner = caller.owner
+        let cache = cachePolicy(req, route: route, caller: caller, temperature: request.temperature)
         guard let conversation = req.head.headers["X-Conversation-Id"]?.trimmingSpaces, !conversation.isEmpty else {
             let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: fallbacks, storage: nil, caller: caller,
-                                admission: admission, cancelOnDisconnect: true)
+                                admission: admission, cancelOnDisconnect: true, cache: cache)
             track(turn)
             turn.start(request)
             return
@@ -40,7 +41,7 @@ extension ChatService {
         let databaseStartedAt = monotonicNanos()
         store.beginTurn(owner: owner, conversationID: existing, system: system(), userText: userText,
                         model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
-                        upstreamModel: route.model) { [self] result in
+                        upstreamModel: route.model, history: historyBudget) { [self] result in
             (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
             switch result {
             case .failure(.notFound):
@@ -54,7 +55,7 @@ extension ChatService {
                 r.extraHeaders.add("X-Conversation-Id", start.conversation.id)
                 let turn = ChatTurn(service: self, responder: r, wire: wire, route: route, fallbacks: fallbacks,
                                     storage: TurnStorage(store: store, owner: owner, start: start), caller: caller,
-                                    admission: admission, cancelOnDisconnect: config.onDisconnect == .cancel)
+                                    admission: admission, cancelOnDisconnect: config.onDisconnect == .cancel, cache: cache)
                 track(turn)
                 turn.start(request)
             }

@@ -163,10 +163,10 @@ struct Fields {
         return Int(i)
     }
 
-    /// A list of model names (`fallbacks`): at most 8, each a model name.
-    func modelNames(_ name: String) throws(ClientError) -> [String]? {
+    /// A list of model names (`fallbacks`, `models`): at most `max`, each a model name.
+    func modelNames(_ name: String, max: Int = 8) throws(ClientError) -> [String]? {
         guard let v = object[name], !v.isNull else { return nil }
-        guard let items = v.array, items.count <= 8 else { throw .invalid("\(name) must be an array of at most 8 model names", param: name) }
+        guard let items = v.array, items.count <= max else { throw .invalid("\(name) must be an array of at most \(max) model names", param: name) }
         var out: [String] = []
         for (i, item) in items.enumerated() {
             guard let s = item.string, !s.isEmpty, s.utf8.count <= ModelNames.maxBytes, s.utf8.allSatisfy(ModelNames.isPublicNameByte) else {

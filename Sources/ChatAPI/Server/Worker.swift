@@ -58,7 +58,8 @@ public final class Worker {
                                                      admissionsLocal: service.limitMetrics.admissionsLocal,
                                                      admissionsWaited: service.limitMetrics.admissionsWaited,
                                                      limitStatements: UInt64(service.limitWindows.statements + service.streamSlots.statements),
-                                                     progressWrites: UInt64(service.progressWriter.statements))
+                                                     progressWrites: UInt64(service.progressWriter.statements),
+                                                     cache: service.responseCache.counts)
                                      })
     let metricsCollection: MetricsCollection
 
@@ -154,6 +155,9 @@ public final class Worker {
         router.add(.get, "/api/v1/conversations") { req, _, r in s.listConversations(req, r) }
         router.add(.get, "/api/v1/conversations/{id}") { req, p, r in s.getConversation(req, p["id"] ?? "", r) }
         router.add(.delete, "/api/v1/conversations/{id}") { req, p, r in s.deleteConversation(req, p["id"] ?? "", r) }
+        router.add(.post, "/api/v1/conversations/{id}/runs/{run}/select") { req, p, r in
+            s.selectRun(req, p["id"] ?? "", p["run"] ?? "", r)
+        }
         router.add(.get, "/api/v1/models") { req, _, r in s.models(req, r) }
         router.add(.get, "/api/v1/usage") { req, _, r in s.usage(req, r) }
         router.add(.get, "/api/v1/messages/{id}/stream") { req, p, r in s.resumeAnswer(req, p["id"] ?? "", r) }
@@ -247,6 +251,7 @@ public final class Worker {
         multi.close()
         service.keyDirectory.stop()
         service.progressWriter.stop()
+        service.responseCache.stop()
         service.remoteFollowers.close()
         // Usage and charges not yet written, and stream slots held, go to the database before
         // its connections close (bounded: a database that is away does not hold the exit).

@@ -28,6 +28,11 @@ enum USD {
     }
 
     /// 12_500_000_000_000 → "12.5"; whole numbers keep no point.
+    /// A decimal as PostgreSQL's numeric prints it ("0.000012000000"), without trailing zeros.
+    static func normalized(_ decimal: String) -> String {
+        pico(decimal).map(format) ?? decimal
+    }
+
     static func format(_ pico: Int64) -> String {
         let negative = pico < 0
         let v = pico.magnitude

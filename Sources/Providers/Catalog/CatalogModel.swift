@@ -3,8 +3,12 @@ public struct ModelDefaults: Sendable, Equatable {
     public var maxTokens: Int?
     public var temperature: Double?
     public var system: String?
+    /// `cache_ttl_s`: deterministic requests (temperature 0) to this model are answered from the
+    /// response cache, and kept this long.
+    public var cacheTTLSeconds: Int?
 
-    public init(maxTokens: Int? = nil, temperature: Double? = nil, system: String? = nil) {
+    public init(maxTokens: Int? = nil, temperature: Double? = nil, system: String? = nil, cacheTTLSeconds: Int? = nil) {
+        self.cacheTTLSeconds = cacheTTLSeconds
         self.maxTokens = maxTokens
         self.temperature = temperature
         self.system = system
