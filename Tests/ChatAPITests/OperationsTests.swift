@@ -143,9 +143,12 @@ extension ChatAPIEndToEnd {
         @Test func slowReaderGetsEverything() throws {
             let relay = try Shared.relay.get()
             let n = 40_000
+            let pausesBefore = try Scrape.get(relay).value("chatrelay_upstream_pauses_total")
             let s = try relay.openChat(["message": "[mock tokens=\(n)]", "model": "gpt-4.1"], timeout: 90)
             let id = try #require(try s.next(event: "start")?.json?.str("conversation_id"))
             sleep(2)
+            // The transfer really stopped while nobody read (curl held it paused), not just buffered.
+            #expect(try Scrape.get(relay).value("chatrelay_upstream_pauses_total") > pausesBefore)
             let r = try s.readToEnd()
             #expect(r.events.last?.event == "done")
             let tokens = r.events.filter { $0.event == "token" }.count
@@ -154,6 +157,28 @@ extension ChatAPIEndToEnd {
             let answer = try relay.finalAnswer(id)
             #expect(answer.str("status") == "complete")
             #expect((answer.str("content") ?? "").count == mockText(tokens: n).count)
+        }
+    }
+
+    @Suite(.serialized) struct MultiModelBackpressure {
+        /// A slow client of a multi-model turn pauses every run's transfer, and then gets every
+        /// run's whole answer.
+        @Test func aSlowReaderPausesEveryRun() throws {
+            let relay = try Shared.relay.get()
+            let n = 30_000
+            let pausesBefore = try Scrape.get(relay).value("chatrelay_upstream_pauses_total")
+            let s = try relay.openChat(["message": "[mock tokens=\(n)]", "models": ["gpt-4.1", "gpt-4o-mini"]], timeout: 90)
+            let runs = try #require(try s.next(event: "start")?.json?["runs"] as? [[String: Any]])
+            sleep(2)
+            // Nobody reads, so no paused transfer resumes: two pauses are the two runs' transfers.
+            #expect(try Scrape.get(relay).value("chatrelay_upstream_pauses_total") - pausesBefore >= 2)
+            let r = try s.readToEnd()
+            #expect(r.events.last?.event == "end")
+            for run in runs.compactMap({ $0["run"] as? String }) {
+                let text = r.events.filter { $0.event == "token" && $0.json?["run"] as? String == run }
+                    .compactMap { $0.json?["text"] as? String }.joined()
+                #expect(text == mockText(tokens: n), "run \(run): \(text.count) characters")
+            }
         }
     }
 

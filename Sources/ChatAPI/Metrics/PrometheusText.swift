@@ -127,6 +127,8 @@ struct PrometheusText {
         sample("chatrelay_limit_statements_total", [], u.limitStatements)
         family("chatrelay_progress_writes_total", "counter", "Batched writes of the text of answers in progress (one statement per worker per interval at most).")
         sample("chatrelay_progress_writes_total", [], u.progressWrites)
+        family("chatrelay_upstream_pauses_total", "counter", "Upstream transfers paused because their client read more slowly than the provider wrote (backpressure).")
+        sample("chatrelay_upstream_pauses_total", [], u.upstreamPauses)
         family("chatrelay_cache_hits_total", "counter", "Requests answered from the response cache, with no upstream call.")
         sample("chatrelay_cache_hits_total", [], u.cache.hits)
         family("chatrelay_cache_misses_total", "counter", "Cacheable requests the cache did not have (or was told not to look up): answered live.")

@@ -25,6 +25,8 @@ struct UsageCounts: Sendable {
     /// The response cache: hits, misses, requests joined to an identical answer in flight, text
     /// bytes served from the cache, and entries written.
     var cache = CacheCounts()
+    /// Upstream transfers paused because their client read slowly (backpressure).
+    var upstreamPauses: UInt64 = 0
 
     mutating func merge(_ o: UsageCounts) {
         for (m, t) in o.byModel {
@@ -47,6 +49,7 @@ struct UsageCounts: Sendable {
         cache.joins &+= o.cache.joins
         cache.bytesServed &+= o.cache.bytesServed
         cache.stores &+= o.cache.stores
+        upstreamPauses &+= o.upstreamPauses
     }
 }
 

@@ -59,7 +59,8 @@ public final class Worker {
                                                      admissionsWaited: service.limitMetrics.admissionsWaited,
                                                      limitStatements: UInt64(service.limitWindows.statements + service.streamSlots.statements),
                                                      progressWrites: UInt64(service.progressWriter.statements),
-                                                     cache: service.responseCache.counts)
+                                                     cache: service.responseCache.counts,
+                                                     upstreamPauses: service.multi.transferPauses)
                                      })
     let metricsCollection: MetricsCollection
 

@@ -26,6 +26,10 @@ public final class CurlMulti {
         }
     }
 
+    /// Transfers held back by backpressure (the write callback returned CURL_WRITEFUNC_PAUSE), over
+    /// this multi's life: the proof that a slow client really paused its upstream.
+    public internal(set) var transferPauses: UInt64 = 0
+
     /// Callback counts, for tests, benches and the watchdog dump.
     public struct Stats: Sendable {
         public var socketCallbacks = 0

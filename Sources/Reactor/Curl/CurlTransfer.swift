@@ -228,7 +228,10 @@ public final class CurlTransfer {
             bufferLimitHit = count
             return 0
         }
-        if !isCurlPaused { pauseCount += 1 }
+        if !isCurlPaused {
+            pauseCount += 1
+            multi?.transferPauses &+= 1
+        }
         isCurlPaused = true
         // Our backpressure, not upstream silence: the idle clock stops while paused.
         if let t = idleTimer { loop.cancel(t); idleTimer = nil }
