@@ -168,6 +168,7 @@ public final class Worker {
         router.add(.get, "/v1/models") { req, _, r in s.openAIModels(req, r) }
         router.add(.post, "/v1/messages") { req, _, r in s.anthropicMessages(req, r) }
         router.add(.post, "/v1/messages/count_tokens") { req, _, r in s.anthropicCountTokens(req, r) }
+        ConsoleRoutes.install(on: router)
         installMetricsRoute()
         installAdminRoutes()
         let cors = self.cors

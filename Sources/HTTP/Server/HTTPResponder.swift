@@ -54,9 +54,10 @@ public final class HTTPResponder {
         self.status = status
         var h = headers
         for (n, v) in extraHeaders { h.add(n, v) }
-        // 204 and 304 carry no body and, for 204, must not carry Content-Length (RFC 9110 §8.6).
+        // 204 and 304 carry no body. A 204 must not carry Content-Length, and a 304's may only be
+        // the length the 200 would have had (RFC 9110 §8.6), so for a 304 the caller's own stays.
         let bodyless = status == 204 || status == 304
-        if status != 204 { h.replaceOrAdd("Content-Length", String(body.count)) }
+        if !bodyless { h.replaceOrAdd("Content-Length", String(body.count)) }
         let keep = c.shouldKeepAlive(after: head)
         h.replaceOrAdd("Connection", keep ? "keep-alive" : "close")
         writeHead(status: status, headers: h)
