@@ -163,6 +163,9 @@ public final class EventLoop {
 
     /// One iteration; `block: false` polls without sleeping (tests drive the loop this way).
     public func tick(block: Bool) {
+        // The coalesced writes go out first, and only then is the sleep decided: deciding first
+        // saw the writes still pending and polled with 0, one extra epoll_wait per pass that wrote.
+        runBeforeSleep()
         let timeout: Int32
         if !block || !ticks.isEmpty || !beforeSleep.isEmpty || !pendingFlushes.isEmpty {
             timeout = 0
@@ -172,7 +175,6 @@ public final class EventLoop {
         } else {
             timeout = -1
         }
-        runBeforeSleep()
         let n = eventMasks.withUnsafeMutableBufferPointer { m in
             eventData.withUnsafeMutableBufferPointer { d in
                 clinux_epoll_wait(epfd, m.baseAddress, d.baseAddress, maxEvents, timeout)

@@ -1,5 +1,6 @@
-"""What the web console's browser tests share: a chatrelay of their own (CHAT_ON_DISCONNECT=cancel,
-so Stop stores a turn as cancelled even before the per-request `on_disconnect` field exists), one
+"""What the web console's browser tests share: a chatrelay of their own (with the default
+CHAT_ON_DISCONNECT=continue: Stop stores a turn as cancelled through the request's own
+`on_disconnect: cancel`), one
 headless Chromium for the module (Debian's chromium and chromedriver through Selenium; nothing is
 downloaded), the folder screenshots go to, and helpers to sign in, wait and read the browser's
 console log."""
@@ -72,7 +73,7 @@ def console_relay(workdir, mock_port, request):
     name = f"console-relay-{request.module.__name__}"
     catalog = workdir / f"{name}-models.yaml"
     catalog.write_text(CATALOG.replace("BASE", f"http://127.0.0.1:{mock_port}"))
-    proc, url = start_relay(workdir, mock_port, name, {"CHAT_ON_DISCONNECT": "cancel", "CHAT_MODELS_FILE": str(catalog)})
+    proc, url = start_relay(workdir, mock_port, name, {"CHAT_MODELS_FILE": str(catalog)})
     yield url
     proc.stop()
 
