@@ -31,6 +31,18 @@ public enum FileSystem {
         if mkdir(path, mode_t(mode)) != 0 && errno != EEXIST { throw SystemError("mkdir(\(path))") }
     }
 
+    /// Creates the directory with `mode` and any missing parents with 0711 (traversable, not
+    /// listable, as the data folder is); ones that exist are left as they are.
+    public static func makeDirectories(_ path: String, mode: UInt32) throws(SystemError) {
+        let parts = path.split(separator: "/").filter { !$0.isEmpty }
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for (i, part) in parts.enumerated() {
+            prefix += part
+            if part != "." && part != ".." { try makeDirectory(prefix, mode: i == parts.count - 1 ? mode : 0o711) }
+            prefix += "/"
+        }
+    }
+
     /// Creates or truncates the file with `mode` and writes `contents` with one write(2); a short
     /// write is an error.
     public static func writeFile(_ path: String, _ contents: String, mode: UInt32) throws(SystemError) {

@@ -113,6 +113,24 @@ public struct HistoryBudget: Sendable, Equatable {
     public static let standard = HistoryBudget(messages: 1_000, characters: 1_000_000)
 }
 
+extension TurnStart {
+    /// A turn as an answer's write needs it to store the turn again (an answer read back from the
+    /// journal): the conversation's own fields and the user message, no other history.
+    /// `lossMark` -1 matches no pool, so the write restores the turn whenever its row is missing.
+    public init(conversationID: String, title: String?, systemPrompt: String?, conversationModel: String?,
+                isNewConversation: Bool, userMessageID: String, userText: String, assistantMessageID: String,
+                model: String?, provider: String?, deployment: String?, upstreamModel: String?, lossMark: Int = -1) {
+        let conversation = Conversation(id: conversationID, title: title, systemPrompt: systemPrompt, model: conversationModel,
+                                        createdAt: "", updatedAt: "")
+        let user = StoredMessage(id: userMessageID, conversationID: conversationID, role: .user, content: userText, model: nil,
+                                 provider: nil, status: .complete, finishReason: nil, usage: nil, ttftMs: nil, latencyMs: nil,
+                                 error: nil, createdAt: "")
+        self.init(conversation: conversation, isNewConversation: isNewConversation, userMessageID: userMessageID,
+                  assistantMessageID: assistantMessageID, history: [user], lossMark: lossMark, model: model, provider: provider,
+                  deployment: deployment, upstreamModel: upstreamModel)
+    }
+}
+
 /// A page of the conversation list.
 public struct ConversationPage: Sendable, Equatable {
     public var items: [ConversationSummary]

@@ -71,6 +71,14 @@ extension ChatAPIEndToEnd {
             }
             #expect(stored, "answer after the outage: \(answer.str("status") ?? "-") \(answer.str("content") ?? "-")")
             #expect(answer.str("content") == mockText(tokens: 20))
+            // It was journaled before `done`, and the journal let go of it once it was stored.
+            var metrics = ""
+            #expect(waitUntil(seconds: 10) {
+                metrics = (try? relay.get("/metrics", key: nil))?.text ?? ""
+                return metrics.contains("\nchatrelay_journal_answers 0\n")
+            }, "\(metrics.split(separator: "\n").filter { $0.hasPrefix("chatrelay_journal") })")
+            #expect(metrics.contains("\nchatrelay_journal_appends_total 1\n"))
+            #expect(metrics.contains("\nchatrelay_journal_failures_total 0\n"))
         }
     }
 

@@ -160,6 +160,10 @@ class PostgresCluster:
                 os.chown(p, pw.pw_uid, pw.pw_gid)
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C",
                   "--no-instructions")
+        self.start_server()
+
+    def start_server(self):
+        """Starts the initialised cluster (again, after `stop`: a database outage that ends)."""
         opts = (f"-c listen_addresses='' -c unix_socket_directories='{self.sockets}' -p {self.port} "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", opts, "start")

@@ -58,6 +58,7 @@ void clinux_set_thread_name(const char *name);
 /* Option values that import as anonymous enums, normalised to int. */
 static const int clinux_EPOLL_CLOEXEC = EPOLL_CLOEXEC;
 static const int clinux_EFD_NONBLOCK_CLOEXEC = EFD_NONBLOCK | EFD_CLOEXEC;
+static const int clinux_EFD_CLOEXEC = EFD_CLOEXEC;
 static const int clinux_SOCK_NONBLOCK_CLOEXEC = SOCK_NONBLOCK | SOCK_CLOEXEC;
 static const int clinux_SO_REUSEPORT = SO_REUSEPORT;
 

@@ -137,11 +137,11 @@ final class ChatService {
         }
     }
 
-    /// One final write of an answer, repeatable (it captures values, not the turn).
-    typealias AnswerWrite = (@escaping (Result<Bool, StoreError>) -> Void) -> Void
-
-    /// Answers whose final write waits for the database to come back; drain waits for them too.
-    private(set) var pendingAnswerWrites = 0
+    /// Answers whose final write waits for the database to come back and that are in no journal
+    /// (in memory only): a drain waits for them, not for journaled ones (the next start-up writes those).
+    private(set) var unjournaledAnswerWrites = 0
+    /// This worker's journal of answers waiting for the database; nil when `CHAT_JOURNAL_DIR=off`.
+    var journal: AnswerJournal?
 
     /// Failures that end when the database is reachable again.
     static func isTransient(_ e: StoreError) -> Bool {
@@ -152,23 +152,54 @@ final class ChatService {
         }
     }
 
-    /// Repeats `write` with backoff (0.5 s doubling to 5 s, for about 10 minutes) until it lands.
-    func storeLater(_ write: @escaping AnswerWrite, messageID: String, attempt: Int = 1) {
-        pendingAnswerWrites += 1
+    /// The final write of `answer` failed because the database is away: the answer goes to the
+    /// journal, and `next` (which sends the client's closing frame) runs once it is on disk there,
+    /// so a client that got `done` holds an answer that survives a crash. Then the write is
+    /// repeated until the database takes it.
+    func keepUntilStored(_ answer: PendingAnswer, then next: @escaping () -> Void) {
+        guard let journal else {
+            storeLater(answer, journaled: false)
+            next()
+            return
+        }
+        journal.append(answer) { [self] durable in
+            storeLater(answer, journaled: durable)
+            next()
+        }
+    }
+
+    /// Repeats the final write of `answer` with backoff (0.5 s doubling to 5 s, for about 10
+    /// minutes; a replayed answer tries first after 0.25 s) until it lands. A journaled answer
+    /// the database is still away for after that stays in the journal for the next start-up.
+    func storeLater(_ answer: PendingAnswer, journaled: Bool, attempt: Int = 1) {
+        if !journaled { unjournaledAnswerWrites += 1 }
         let delay = Int64(min(5_000, 250 << min(attempt, 5)))
         loop.schedule(afterMillis: delay) { [self] in
-            write { [self] result in
-                pendingAnswerWrites -= 1
+            answer.store(in: store) { [self] result in
+                if !journaled { unjournaledAnswerWrites -= 1 }
+                let id = answer.messageID
                 switch result {
                 case .success:
-                    logger.info("answer stored after the database came back", [("message_id", .string(messageID)), ("attempts", .int(attempt + 1))])
+                    if journaled { journal?.answerStored() }
+                    logger.info("answer stored after the database came back", [("message_id", .string(id)), ("attempts", .int(attempt + 1))])
                 case .failure(let e) where ChatService.isTransient(e) && attempt < 130:
-                    storeLater(write, messageID: messageID, attempt: attempt + 1)
+                    storeLater(answer, journaled: journaled, attempt: attempt + 1)
+                case .failure(let e) where ChatService.isTransient(e) && journaled:
+                    logger.error("the database is still away; the answer stays in the journal for the next start-up",
+                                 [("message_id", .string(id)), ("error", .string(e.description))])
                 case .failure(let e):
-                    logger.error("could not store the answer", [("message_id", .string(messageID)), ("error", .string(e.description))])
+                    // Refused for good: writing it again at the next start-up would not help.
+                    if journaled { journal?.answerStored() }
+                    logger.error("could not store the answer", [("message_id", .string(id)), ("error", .string(e.description))])
                 }
             }
         }
+    }
+
+    /// Start-up: the answers a gone process left in its journal, now in this worker's, are
+    /// written as they would have been (finalized, or their whole turn stored again).
+    func replay(_ answers: [PendingAnswer]) {
+        for a in answers { storeLater(a, journaled: true, attempt: 0) }
     }
 
     func track(_ turn: ChatTurn) { turns[ObjectIdentifier(turn)] = turn }

@@ -401,45 +401,31 @@ final class ChatTurn: ResilientUpstreamDelegate {
         guard let storage else { next(); return }
         let o = outcomeBase
         let u = usage.map { TokenUsage(promptTokens: $0.promptTokens, completionTokens: $0.completionTokens, totalTokens: $0.totalTokens) }
-        // The write captures values only, so it can be repeated after this turn is gone.
-        let store = storage.store, owner = storage.owner, turn = storage.start, id = turn.assistantMessageID, text = answer
-        let finishValue = finish?.value
-        let deployment = route.deployment.id, upstreamModel = route.model, model = route.name, cached = servedFromCache
-        let attemptsJSON = attempts.isEmpty ? nil : AttemptRecord.json(attempts)
-        let isRun = storage.isRun, cost = costPico.map(USD.format)
-        // Whether this run became its turn's selected answer (set by the first write that lands).
-        var selected = false
-        let write: ChatService.AnswerWrite = { done in
-            if isRun {
-                store.finalizeRun(owner: owner, id: id, text: text, status: status, finishReason: finishValue, usage: u,
-                                  ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error, model: model, deployment: deployment,
-                                  upstreamModel: upstreamModel, attempts: attemptsJSON, costUSD: cost) { r in
-                    if case .success(let f) = r { selected = f.selected }
-                    done(r.map(\.stored))
-                }
-                return
-            }
-            store.finalizeAssistantMessage(owner: owner, id: id, text: text, status: status, finishReason: finishValue,
-                                           usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error,
-                                           turn: turn, model: model, deployment: deployment, upstreamModel: upstreamModel,
-                                           attempts: attemptsJSON, cached: cached, completion: done)
-        }
-        write { [self] result in
-            selectedRun = selected
+        // Values only, so the write can be repeated (or journaled) after this turn is gone.
+        var answer = PendingAnswer(owner: storage.owner, messageID: storage.start.assistantMessageID, text: self.answer, status: status,
+                                   finishReason: finish?.value, usage: u, ttftMs: o.ttftMs, latencyMs: o.latencyMs, error: error,
+                                   model: route.name, deployment: route.deployment.id, upstreamModel: route.model,
+                                   attemptsJSON: attempts.isEmpty ? nil : AttemptRecord.json(attempts), turn: storage.start)
+        answer.cached = servedFromCache
+        answer.isRun = storage.isRun
+        answer.runCostUSD = costPico.map(USD.format)
+        let id = answer.messageID
+        answer.store(in: storage.store, selected: { [weak self] in self?.selectedRun = $0 }) { [self] result in
             finishFollowers(status: status, error: error)
-            if case .success = result { service.progressWriter.answerEnded(id) }
-            if case .failure(let e) = result {
-                if ChatService.isTransient(e) {
-                    // The database is away: the client still gets its answer now, and the write
-                    // is repeated until the database is back (data that must never be lost).
-                    service.logger.warn("database unavailable; the answer will be stored when it is back",
-                                        [("message_id", .string(id)), ("error", .string(e.description))])
-                    service.storeLater(write, messageID: id)
-                } else {
-                    service.logger.error("could not store the answer", [("message_id", .string(id)), ("error", .string(e.description))])
-                }
+            switch result {
+            case .success:
+                service.progressWriter.answerEnded(id)
+                next()
+            case .failure(let e) where ChatService.isTransient(e):
+                // The database is away: the answer is kept (journaled) and written when it is
+                // back; the client gets its closing frame once the answer is kept.
+                service.logger.warn("database unavailable; the answer will be stored when it is back",
+                                    [("message_id", .string(id)), ("error", .string(e.description))])
+                service.keepUntilStored(answer, then: next)
+            case .failure(let e):
+                service.logger.error("could not store the answer", [("message_id", .string(id)), ("error", .string(e.description))])
+                next()
             }
-            next()
         }
     }
 

@@ -32,6 +32,9 @@ public struct Config: Sendable {
     public var workers = 1
     public var databaseURL: String?
     public var dataDir = "./.chatrelay"
+    /// `CHAT_JOURNAL_DIR`: where answers wait while the database is away (default
+    /// `<data dir>/journal`); nil (`off`): they wait in memory only.
+    public var journalDir: String? = "./.chatrelay/journal"
     public var dbPool = 4
     public var apiKeys: [String] = []
     /// `CHAT_ADMIN_KEYS`: bearer keys of the admin API (/admin/v1); empty: the admin API is off.

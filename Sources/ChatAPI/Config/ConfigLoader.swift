@@ -111,6 +111,11 @@ public enum ConfigLoader {
         }
         c.databaseURL = str("DATABASE_URL")
         if let d = str("CHAT_DATA_DIR") { c.dataDir = d }
+        switch str("CHAT_JOURNAL_DIR") {
+        case "off"?: c.journalDir = nil
+        case let d?: c.journalDir = d
+        case nil: c.journalDir = c.dataDir + "/journal"
+        }
         if let n = try int("CHAT_DB_POOL", 1...256) { c.dbPool = n }
         c.apiKeys = list("CHAT_API_KEYS")
         c.adminKeys = list("CHAT_ADMIN_KEYS")

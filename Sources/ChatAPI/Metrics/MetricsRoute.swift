@@ -42,7 +42,8 @@ extension Worker {
         return metrics.snapshot(MetricsGauges(
             openConnections: server.connectionCount, openStreams: service.activeTurns,
             poolInUse: pool.busy, poolIdle: pool.idle, poolQueueLength: pool.queued, draining: server.isDraining,
-            logLinesDropped: logger.droppedLines))
+            logLinesDropped: logger.droppedLines, journalAnswers: service.journal?.answers ?? 0,
+            journalAppends: service.journal?.appended ?? 0, journalFailures: service.journal?.failures ?? 0))
     }
 
     /// Every deployment of the catalog in force, once each (the built-in catalog shares one per provider).

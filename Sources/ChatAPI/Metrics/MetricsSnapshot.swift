@@ -40,6 +40,11 @@ struct MetricsGauges: Sendable {
     var draining: Bool
     /// Log lines dropped because stdout's reader fell behind (a counter, summed like the gauges).
     var logLinesDropped: UInt64 = 0
+    /// Answers in the journals waiting for the database, answers journaled, and journal appends
+    /// that failed (counters, summed like the gauges).
+    var journalAnswers = 0
+    var journalAppends: UInt64 = 0
+    var journalFailures: UInt64 = 0
 
     /// Another worker's gauges: sums, and draining when any worker is.
     mutating func add(_ o: MetricsGauges) {
@@ -50,5 +55,8 @@ struct MetricsGauges: Sendable {
         poolQueueLength += o.poolQueueLength
         draining = draining || o.draining
         logLinesDropped &+= o.logLinesDropped
+        journalAnswers += o.journalAnswers
+        journalAppends &+= o.journalAppends
+        journalFailures &+= o.journalFailures
     }
 }

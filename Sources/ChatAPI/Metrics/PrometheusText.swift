@@ -160,6 +160,12 @@ struct PrometheusText {
         family("chatrelay_log_lines_dropped_total", "counter",
                "Log lines dropped because the reader of stdout fell too far behind (each worker keeps up to 1 MiB waiting).")
         sample("chatrelay_log_lines_dropped_total", [], s.gauges.logLinesDropped)
+        family("chatrelay_journal_answers", "gauge", "Finished answers kept in the journal until the database takes them.")
+        sample("chatrelay_journal_answers", [], s.gauges.journalAnswers)
+        family("chatrelay_journal_appends_total", "counter", "Answers journaled because the database was away.")
+        sample("chatrelay_journal_appends_total", [], s.gauges.journalAppends)
+        family("chatrelay_journal_failures_total", "counter", "Answers that could not be journaled (they waited in memory only).")
+        sample("chatrelay_journal_failures_total", [], s.gauges.journalFailures)
         family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
         sample("process_resident_memory_bytes", [], p.residentBytes)
         family("process_open_fds", "gauge", "Number of open file descriptors.")

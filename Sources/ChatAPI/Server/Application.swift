@@ -60,6 +60,13 @@ public enum Application {
         case .success(let db): database = db
         }
         defer { database.stop(logger: startup) }
+        // After the embedded database made the data folder its way; the workers replay into it.
+        if let dir = config.journalDir {
+            do { try FileSystem.makeDirectories(dir, mode: 0o700) } catch {
+                Environment.printError("chatrelay: cannot create the journal folder CHAT_JOURNAL_DIR=\(dir): \(error)")
+                return 1
+            }
+        }
         let shared = SharedState(config: config, version: version, conninfo: database.conninfo, keys: keys, catalog: catalog,
                                  catalogStatus: catalogStatus, startedAtNanos: startNanos)
 

@@ -93,6 +93,7 @@ public final class Worker {
             if healthy { self.logger.info("database reachable") } else { self.logger.error("database unavailable") }
             if healthy { self.startAccepting() }
         }
+        if let dir = c.journalDir { try openJournal(directory: dir) }
         pool.start()
         service.keyDirectory.start()
         // Connections queue in the listen backlog until the pool is up (a few ms on a local
@@ -101,6 +102,19 @@ public final class Worker {
         loop.schedule(afterSeconds: 3) { [unowned self] in self.startAccepting() }
         loop.onDrainRequest = { [unowned self] in self.drain() }
         scheduleHousekeeping()
+    }
+
+    /// Opens this worker's journal and writes again the answers that gone processes left in
+    /// theirs (start-up, before the loop runs: it may block).
+    private func openJournal(directory: String) throws(SystemError) {
+        let (journal, replay) = try AnswerJournal.open(directory: directory, name: "\(shared.instanceID)-w\(index)",
+                                                       loop: loop, logger: logger)
+        service.journal = journal
+        if replay.files > 0 {
+            logger.info("journal replay", [("files", .int(replay.files)), ("answers", .int(replay.answers.count)),
+                                           ("torn_bytes", .int(replay.tornBytes)), ("unreadable", .int(replay.unreadable))])
+        }
+        service.replay(replay.answers)
     }
 
     /// Connections at the last memory trim, or the most seen since.
@@ -144,6 +158,7 @@ public final class Worker {
     /// Runs the loop until the worker has drained or been stopped.
     public func run() {
         loop.run()
+        service.journal?.join()
         logger.flush()
     }
 
@@ -235,9 +250,10 @@ public final class Worker {
     }
 
     /// Clients are gone, but answers whose client left may still be finishing upstream to be stored,
-    /// and answers finished while the database was away may still be waiting to be written.
+    /// and answers finished while the database was away may still be waiting to be written (those
+    /// in the journal need not: the next start-up writes them).
     private func waitForTurns() {
-        if service.activeTurns == 0 && service.pendingAnswerWrites == 0 {
+        if service.activeTurns == 0 && service.unjournaledAnswerWrites == 0 {
             finish()
         } else {
             loop.schedule(afterMillis: 50) { [unowned self] in self.waitForTurns() }
@@ -255,6 +271,7 @@ public final class Worker {
         service.progressWriter.stop()
         service.responseCache.stop()
         service.remoteFollowers.close()
+        service.journal?.close()
         // Usage and charges not yet written, and stream slots held, go to the database before
         // its connections close (bounded: a database that is away does not hold the exit).
         let s = service
