@@ -39,4 +39,22 @@ def test_openapi_document_matches_server(relay_url, workdir):
     env = dict(os.environ, SCHEMATHESIS_HOOKS="", NO_COLOR="1")
     r = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=workdir)
     out = r.stdout + r.stderr
+    if r.returncode != 0 and tool_flake_only(report):
+        # schemathesis draws schema examples within a time budget, so on a loaded machine the same
+        # seed can draw differently on its replay and it reports "Inconsistent results" about its
+        # own generation, with no request made. One more run tells that from a real finding.
+        r = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=workdir)
+        out = r.stdout + r.stderr
     assert r.returncode == 0, f"schemathesis failed (exit {r.returncode}):\n{out[-20000:]}"
+
+
+def tool_flake_only(report: Path) -> bool:
+    """True when every problem in the latest JUnit report is schemathesis's own "Inconsistent
+    results" while generating examples: no check failed against the server."""
+    reports = sorted(report.glob("junit-*.xml"))
+    if not reports:
+        return False
+    text = reports[-1].read_text(errors="replace")
+    problems = text.count("<error") + text.count("<failure")
+    flakes = text.count("Inconsistent results")
+    return problems > 0 and problems == flakes and "<failure" not in text
