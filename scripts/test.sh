@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: Swift unit and integration tests (real sockets, a throw-away
 # PostgreSQL cluster the tests start in a temporary folder), the Python end-to-end tests with the
-# official SDKs, and a bounded fuzz run of the HTTP parser. Installs what it needs first.
+# official SDKs, and a bounded fuzz run of the parsers (HTTP, JSON, SSE, provider streams; the
+# seconds are split across them, see scripts/fuzz.sh). Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -21,7 +22,7 @@ if [[ $swift_status -ne 0 ]]; then tail -n 60 "$log"; exit "$swift_status"; fi
 grep -E 'Test run with' "$log" | tail -n 1
 
 if [[ -x scripts/fuzz.sh ]]; then
-  echo "== fuzz HTTP parser for ${FUZZ_SECONDS}s" >&2
+  echo "== fuzz the parsers for ${FUZZ_SECONDS}s in all" >&2
   scripts/fuzz.sh "$FUZZ_SECONDS"
 fi
 

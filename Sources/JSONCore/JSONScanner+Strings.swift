@@ -160,13 +160,16 @@ public struct JSONKey {
     /// The decoded name.
     public var string: String { JSONScanner.decode(bytes, hasEscapes: hasEscapes) }
 
-    /// Byte-wise comparison with a literal name; falls back to decoding for escaped names.
+    /// Byte-wise comparison with a literal name; escaped names are decoded first. Both sides
+    /// compare as UTF-8 code units (RFC 8259 §8.3), never with `String ==`, whose canonical
+    /// equivalence made an escaped "\u212A" (Kelvin sign) equal "K" while the same name unescaped
+    /// did not.
     @inline(__always)
     public static func == (key: JSONKey, name: StaticString) -> Bool {
-        if key.hasEscapes { return key.string == name.description }
         let n = name.utf8CodeUnitCount
+        let p = UnsafeBufferPointer(start: name.utf8Start, count: n)
+        if key.hasEscapes { return key.string.utf8.elementsEqual(p) }
         guard key.bytes.count == n else { return false }
-        let p = name.utf8Start
         for i in 0..<n where key.bytes[i] != p[i] { return false }
         return true
     }

@@ -19,11 +19,13 @@ extension JSONValue: Equatable {
         case let (.double(a), .double(b)): return a == b
         // 1 and 1.0 are the same JSON number; only the representation differs.
         case let (.int(a), .double(b)), let (.double(b), .int(a)): return Double(a) == b
-        case let (.string(a), .string(b)): return a == b
+        // Strings are equal when their code points are (as JSON sees them), not when Swift's
+        // canonical equivalence says so: "\u00e9" and "e\u0301" are different JSON strings.
+        case let (.string(a), .string(b)): return a.utf8.elementsEqual(b.utf8)
         case let (.array(a), .array(b)): return a == b
         case let (.object(a), .object(b)):
             guard a.count == b.count else { return false }
-            for i in a.indices where a[i].key != b[i].key || a[i].value != b[i].value { return false }
+            for i in a.indices where !a[i].key.utf8.elementsEqual(b[i].key.utf8) || a[i].value != b[i].value { return false }
             return true
         default: return false
         }
@@ -31,10 +33,11 @@ extension JSONValue: Equatable {
 }
 
 extension JSONValue {
-    /// The first member named `key` (nil when absent or when this is not an object).
+    /// The first member named `key` (nil when absent or when this is not an object). Names match
+    /// by code units (RFC 8259 §8.3), not by Unicode canonical equivalence as `String ==` would.
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
-        for member in members where member.key == key { return member.value }
+        for member in members where member.key.utf8.elementsEqual(key.utf8) { return member.value }
         return nil
     }
 

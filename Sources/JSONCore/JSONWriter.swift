@@ -2,8 +2,13 @@
 /// bodies can be written field by field without an intermediate `JSONValue`.
 public struct JSONWriter {
     public var bytes: [UInt8]
-    /// Bit `d` set: the container at depth `d` already has a member, so the next one needs a comma.
+    /// Bit `d` set: the container at depth `d` (below 64) already has a member, so the next one
+    /// needs a comma.
     var hasMember: UInt64 = 0
+    /// The same flag for depths 64 and deeper (index `depth - 64`). A tree the parser accepted
+    /// (at most 64 deep by default) can still end up deeper once a builder nests it inside its own
+    /// envelope; sharing bits modulo 64 there dropped commas and wrote invalid JSON.
+    var deepHasMember: [Bool] = []
     var depth = 0
     var afterKey = false
 
@@ -24,16 +29,34 @@ public struct JSONWriter {
             return
         }
         guard depth > 0 else { return }
-        let bit: UInt64 = 1 << UInt64(depth & 63)
-        if hasMember & bit != 0 { bytes.append(UInt8(ascii: ",")) }
-        hasMember |= bit
+        if depth < 64 {
+            let bit: UInt64 = 1 << UInt64(depth)
+            if hasMember & bit != 0 { bytes.append(UInt8(ascii: ",")) }
+            hasMember |= bit
+        } else {
+            if deepHasMember[depth - 64] { bytes.append(UInt8(ascii: ",")) }
+            deepHasMember[depth - 64] = true
+        }
+    }
+
+    /// Enters a container: it has no member yet.
+    @inline(__always)
+    mutating func pushContainer() {
+        depth += 1
+        if depth < 64 {
+            hasMember &= ~(1 << UInt64(depth))
+        } else if depth - 64 < deepHasMember.count {
+            deepHasMember[depth - 64] = false
+        } else {
+            // Depth grows one level at a time, so the next slot is always the end.
+            deepHasMember.append(false)
+        }
     }
 
     public mutating func beginObject() {
         beforeValue()
         bytes.append(UInt8(ascii: "{"))
-        depth += 1
-        hasMember &= ~(1 << UInt64(depth & 63))
+        pushContainer()
     }
 
     public mutating func endObject() {
@@ -44,8 +67,7 @@ public struct JSONWriter {
     public mutating func beginArray() {
         beforeValue()
         bytes.append(UInt8(ascii: "["))
-        depth += 1
-        hasMember &= ~(1 << UInt64(depth & 63))
+        pushContainer()
     }
 
     public mutating func endArray() {

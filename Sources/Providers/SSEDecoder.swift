@@ -142,8 +142,11 @@ public struct SSEDecoder {
         if valueStart < l.count && l[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
         let value = UnsafeRawBufferPointer(rebasing: l[valueStart..<l.count])
         if SSEEventView.equal(name, "data") {
+            // Checked before anything is appended, the joining LF included, so a refused event
+            // never leaves the buffer past its bound.
+            let separator = hasData ? 1 : 0
+            guard data.count + separator + value.count <= maxLineBytes else { return SSEError(message: "SSE event larger than \(maxLineBytes) bytes") }
             if hasData { data.append(0x0A) }
-            guard data.count + value.count <= maxLineBytes else { return SSEError(message: "SSE event larger than \(maxLineBytes) bytes") }
             data.append(contentsOf: value)
             hasData = true
         } else if SSEEventView.equal(name, "event") {

@@ -140,9 +140,10 @@ extension StorageTests {
             #expect(try status(orphan) == .interrupted)
         }
 
-        @Test func finalizeWritesBackATurnTheDatabaseLost() throws {
+        @Test(.enabled(if: TestCluster.isEmbedded, "needs the embedded cluster to restart it"))
+        func finalizeWritesBackATurnTheDatabaseLost() throws {
             let f = try Fixture(size: 2)
-            guard let pg = f.cluster.embedded else { return }  // needs our own cluster to restart
+            let pg = try #require(f.cluster.embedded)
             let owner = uniqueOwner()
             let t = try #require(try f.wait { f.store.beginTurn(owner: owner, conversationID: nil, system: "sys", userText: "lost question", model: "m1", provider: "mock", completion: $0) }?.get())
             // What a crash before the WAL flush leaves: a restarted server without the turn's rows.

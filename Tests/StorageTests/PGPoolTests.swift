@@ -134,9 +134,10 @@ extension StorageTests {
             if case .failure(.unavailable)? = r2 {} else { Issue.record("expected .unavailable at once, got \(String(describing: r2))") }
         }
 
-        @Test func serverStopFailsInFlightAndReconnects() throws {
+        @Test(.enabled(if: TestCluster.isEmbedded, "needs the embedded cluster to stop it"))
+        func serverStopFailsInFlightAndReconnects() throws {
             let f = try Fixture(size: 2)
-            guard let pg = f.cluster.embedded else { return }  // needs our own cluster to stop
+            let pg = try #require(f.cluster.embedded)
             let owner = uniqueOwner()
             let t = try #require(try f.wait { f.store.beginTurn(owner: owner, conversationID: nil, system: nil, userText: "durable", model: nil, provider: nil, completion: $0) }?.get())
 
@@ -168,9 +169,10 @@ extension StorageTests {
             #expect(f.sql("SELECT 1") != nil)
         }
 
-        @Test func embeddedRestartReusesData() throws {
+        @Test(.enabled(if: TestCluster.isEmbedded, "needs the embedded cluster to restart it"))
+        func embeddedRestartReusesData() throws {
             let c = try TestCluster.get()
-            guard let pg = c.embedded else { return }
+            let pg = try #require(c.embedded)
             let t0 = Date()
             let conninfo = try pg.start()  // already running: reused, not re-initialised
             #expect(conninfo == c.conninfo)

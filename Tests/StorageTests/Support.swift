@@ -43,6 +43,12 @@ struct TestCluster: Sendable {
     }
 
     static func get() throws -> TestCluster { try shared.get() }
+
+    /// Whether the tests run their own embedded cluster (no `CHAT_TEST_DATABASE_URL`): tests that
+    /// stop or restart the server need it, and are skipped (not passed) against an external one.
+    static var isEmbedded: Bool {
+        ProcessInfo.processInfo.environment["CHAT_TEST_DATABASE_URL"].map { $0.isEmpty } ?? true
+    }
 }
 
 /// Drives `loop` until `done()` or until the watchdog fires; on timeout the test fails with a dump.
