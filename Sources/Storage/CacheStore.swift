@@ -6,6 +6,8 @@ public struct CachedAnswer: Sendable, Equatable {
     public var pieces: [String]
     public var finishReason: String?
     public var usage: TokenUsage?
+    /// How long the entry has left, as read (lookups fill it; 0 otherwise).
+    public var remainingMillis: Int64 = 0
 
     public init(pieces: [String], finishReason: String?, usage: TokenUsage?) {
         self.pieces = pieces
@@ -49,15 +51,18 @@ public struct CacheStore {
     /// The live entry for `key` (32 bytes), or nil.
     public func lookup(key: [UInt8], completion: @escaping (Result<CachedAnswer?, StoreError>) -> Void) {
         pool.query("""
-            SELECT pieces, finish_reason, prompt_tokens, completion_tokens FROM response_cache
-            WHERE key = $1::bytea AND expires_at > now()
+            SELECT pieces, finish_reason, prompt_tokens, completion_tokens,
+                   (extract(epoch FROM expires_at - now()) * 1000)::bigint AS remaining_ms
+            FROM response_cache WHERE key = $1::bytea AND expires_at > now()
             """, [Self.bytea(key)], prepared: "cr_cache_get") { r in
             completion(r.mapError(StoreError.database).map { res in
                 guard res.rows.count == 1, let pieces = res.value(0, "pieces").flatMap(PGArray.parseText) else { return nil }
                 let p = res.value(0, "prompt_tokens").flatMap { Int($0) }, c = res.value(0, "completion_tokens").flatMap { Int($0) }
                 let usage = p == nil && c == nil ? nil
                     : TokenUsage(promptTokens: p, completionTokens: c, totalTokens: p.flatMap { p in c.map { p + $0 } })
-                return CachedAnswer(pieces: pieces, finishReason: res.value(0, "finish_reason"), usage: usage)
+                var answer = CachedAnswer(pieces: pieces, finishReason: res.value(0, "finish_reason"), usage: usage)
+                answer.remainingMillis = res.value(0, "remaining_ms").flatMap { Int64($0) } ?? 0
+                return answer
             })
         }
     }

@@ -1,4 +1,5 @@
 import Providers
+import Storage
 import Testing
 @testable import ChatAPI
 
@@ -77,6 +78,21 @@ import Testing
         var stop = base
         stop.stop = ["x"]
         #expect(CacheKey(base, model: "m") != CacheKey(stop, model: "m"))
+    }
+
+    @Test func recentAnswersExpireAndStayWithinTheirBytes() {
+        var recent = RecentAnswers(maxBytes: 400)
+        func key(_ i: Int) -> CacheKey { CacheKey(ChatRequest(model: "m", messages: [ChatMessage(role: .user, content: "\(i)")]), model: "m") }
+        let answer = CachedAnswer(pieces: [String(repeating: "x", count: 100)], finishReason: "stop", usage: nil)
+        recent.put(key(1), answer, lifetimeMillis: 1_000, now: 0)
+        #expect(recent.get(key(1), now: 999_000_000) == answer)
+        #expect(recent.get(key(1), now: 1_000_000_000) == nil, "gone at its expiry")
+        for i in 0..<10 { recent.put(key(i), answer, lifetimeMillis: 60_000, now: 0) }
+        #expect(recent.count == 4, "400 bytes hold four 100-byte answers")
+        #expect(recent.get(key(9), now: 1) != nil && recent.get(key(0), now: 1) == nil, "the oldest went first")
+        let big = CachedAnswer(pieces: [String(repeating: "y", count: 200)], finishReason: nil, usage: nil)
+        recent.put(key(99), big, lifetimeMillis: 60_000, now: 0)
+        #expect(recent.get(key(99), now: 1) == nil, "an answer over a quarter of the bound is not kept")
     }
 
     @Test func cacheControlDirectives() {

@@ -74,7 +74,7 @@ struct Options {
     request:
       --target chat|openai|anthropic (openai)  --key KEY (bench-key)  --model M (gpt-4o-mini)  --prompt TEXT
       --tokens N (20)  --token-delay-ms MS (0)  --first-delay-ms MS (0)  --no-stamp  --directives "k=v …"
-      --models a,b,c (chat: several models each turn)  --cache-ttl S (chat: ask for the response cache)
+      --models a,b,c (chat: several models each turn)  --cache-ttl S (ask for the response cache: the body on chat, Cache-Control otherwise)
     hold / vanish:
       --steps a,b,c (hold: sample at each count)  --hold-seconds S (3)  --open-timeout S (120)
       --mock-url http://127.0.0.1:P (poll its /health)  --settle-timeout S (60)  --fd-slack N (0)  --reset

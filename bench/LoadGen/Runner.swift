@@ -134,6 +134,8 @@ final class Runner: ClientOwner {
         var head = "POST \(path) HTTP/1.1\r\nHost: \(o.host):\(o.port)\r\n"
         // The headers an Anthropic SDK sends; the others authenticate as OpenAI's SDKs do.
         head += o.target == .anthropic ? "x-api-key: \(o.apiKey)\r\nanthropic-version: 2023-06-01\r\n" : "Authorization: Bearer \(o.apiKey)\r\n"
+        // The other surfaces ask for the response cache the HTTP way.
+        if let ttl = o.cacheTTL, o.target != .chat { head += "Cache-Control: max-age=\(ttl)\r\n" }
         head += "Content-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: \(body.count)\r\n\r\n"
         return Array(head.utf8) + body
     }

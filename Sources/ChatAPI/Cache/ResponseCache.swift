@@ -13,6 +13,7 @@ final class ResponseCache {
     private let logger: Logger
     private let maxBytes: Int
     private var inFlight: [CacheKey: SharedAnswer] = [:]
+    private var recent: RecentAnswers
     /// Entries stored since the last eviction pass; passes run only after writes.
     private var storedSinceEviction = false
     private var evictionTimer: TimerID?
@@ -24,11 +25,12 @@ final class ResponseCache {
     private(set) var bytesServed: UInt64 = 0
     private(set) var stores: UInt64 = 0
 
-    init(loop: EventLoop, store: CacheStore, logger: Logger, maxBytes: Int) {
+    init(loop: EventLoop, store: CacheStore, logger: Logger, maxBytes: Int, memoryBytes: Int) {
         self.loop = loop
         self.store = store
         self.logger = logger
         self.maxBytes = maxBytes
+        recent = RecentAnswers(maxBytes: memoryBytes)
     }
 
     /// Finds the answer a request with `policy` reads: `then` gets it and whether this reader
@@ -42,6 +44,11 @@ final class ResponseCache {
             return then(a, false)
         }
         let a = SharedAnswer(key: key)
+        if policy.lookup, let hit = recent.get(key, now: monotonicNanos()) {
+            a.fill(hit)
+            countHit(a)
+            return then(a, false)
+        }
         inFlight[key] = a
         a.onEnd = { [weak self] a in self?.ended(a, ttlSeconds: policy.ttlSeconds, model: model) }
         guard policy.lookup else {
@@ -51,6 +58,7 @@ final class ResponseCache {
         store.lookup(key: key.digest) { [self] result in
             switch result {
             case .success(let hit?):
+                recent.put(key, hit, lifetimeMillis: hit.remainingMillis, now: monotonicNanos())
                 a.fill(hit)
                 countHit(a)
                 then(a, false)
@@ -94,6 +102,7 @@ final class ResponseCache {
                 return
             }
             stores &+= 1
+            recent.put(a.key, entry, lifetimeMillis: Int64(ttlSeconds) * 1000, now: monotonicNanos())
             storedSinceEviction = true
             scheduleEviction()
         }

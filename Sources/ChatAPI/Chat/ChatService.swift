@@ -72,7 +72,8 @@ final class ChatService {
         usageLedger = UsageLedger(loop: loop, store: UsageStore(pool: pool), logger: logger)
         progressWriter = ProgressWriter(loop: loop, pool: pool, writer: writer, worker: worker, intervalMillis: config.progressIntervalMillis)
         remoteFollowers = RemoteFollowers(loop: loop, pool: pool, listenConfiguration: listenConfiguration)
-        responseCache = ResponseCache(loop: loop, store: CacheStore(pool: pool), logger: logger, maxBytes: config.cacheMaxBytes)
+        responseCache = ResponseCache(loop: loop, store: CacheStore(pool: pool), logger: logger, maxBytes: config.cacheMaxBytes,
+                                      memoryBytes: config.cacheMemoryBytes)
         timeouts = UpstreamTimeouts(
             connectMs: Int(config.upstreamConnectTimeoutSeconds * 1000),
             firstTokenMs: Int(config.upstreamFirstTokenTimeoutSeconds * 1000),

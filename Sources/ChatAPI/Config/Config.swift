@@ -64,6 +64,9 @@ public struct Config: Sendable {
     public var maxModelsPerTurn = 4
     /// `CHAT_CACHE_MAX_BYTES`: the response cache's size cap (answers' text); the oldest go first.
     public var cacheMaxBytes = 256 << 20
+    /// `CHAT_CACHE_MEMORY_BYTES`: per worker, recent cache entries kept in memory (no database
+    /// round trip for a repeat) until they expire.
+    public var cacheMemoryBytes = 8 << 20
     /// `CHAT_HISTORY_MAX_MESSAGES` and `CHAT_HISTORY_MAX_CHARS`: how much of a stored conversation a
     /// turn sends upstream (the newest messages that fit both).
     public var historyMaxMessages = HistoryBudget.standard.messages

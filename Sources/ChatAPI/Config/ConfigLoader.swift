@@ -164,6 +164,7 @@ public enum ConfigLoader {
         if let n = try int("CHAT_PROGRESS_INTERVAL_MS", 0...60_000) { c.progressIntervalMillis = n }
         if let n = try int("CHAT_MAX_MODELS_PER_TURN", 1...16) { c.maxModelsPerTurn = n }
         if let n = try int("CHAT_CACHE_MAX_BYTES", 0...(1 << 40)) { c.cacheMaxBytes = n }
+        if let n = try int("CHAT_CACHE_MEMORY_BYTES", 0...(1 << 34)) { c.cacheMemoryBytes = n }
         if let n = try int("CHAT_HISTORY_MAX_MESSAGES", 1...1_000_000) { c.historyMaxMessages = n }
         if let n = try int("CHAT_HISTORY_MAX_CHARS", 1_000...1_000_000_000) { c.historyMaxCharacters = n }
         if let p = str("CHAT_ON_DISCONNECT") {
