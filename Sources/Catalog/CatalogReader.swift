@@ -10,7 +10,7 @@ struct CatalogReader {
     static let topFields: Set<String> = ["models", "default_model"]
     static let modelFields: Set<String> = [
         "name", "deployments", "max_tokens", "temperature", "system", "fallbacks", "retry", "on_midstream_failure", "hedge_after_ms",
-        "routing", "cache_ttl_s",
+        "routing", "cache_ttl_s", "context_tokens",
     ]
     static let deploymentFields: Set<String> = [
         "id", "provider", "base_url", "api_key_env", "optional", "model", "weight", "max_concurrent", "timeouts", "headers",
@@ -61,7 +61,8 @@ struct CatalogReader {
         }
         let defaults = ModelDefaults(maxTokens: try f.int("max_tokens", 1...1_000_000),
                                      temperature: try f.number("temperature", 0...2), system: try f.string("system"),
-                                     cacheTTLSeconds: try f.int("cache_ttl_s", 1...2_592_000))
+                                     cacheTTLSeconds: try f.int("cache_ttl_s", 1...2_592_000),
+                                     contextTokens: try f.int("context_tokens", 1_000...100_000_000))
         guard let list = try f.sequence("deployments", required: true), !list.isEmpty else {
             throw f.error("deployments", "must list at least one deployment")
         }

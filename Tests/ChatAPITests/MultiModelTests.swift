@@ -20,6 +20,7 @@ extension ChatAPIEndToEnd {
               - {name: run-a, \(once), deployments: [\(d("ra", ", price: {input_per_mtok: 1, output_per_mtok: 2}"))]}
               - {name: run-b, \(once), deployments: [\(d("rb"))]}
               - {name: run-c, \(once), deployments: [\(d("rc"))]}
+              - {name: narrow, context_tokens: 1000, max_tokens: 500, deployments: [\(d("rn"))]}
             """
         }
 
@@ -155,6 +156,21 @@ extension ChatAPIEndToEnd {
             }, "\(String(describing: try? mock.requests(tag: "rb").last))")
             let stored = try relay.messages(try #require(r.conversationID)).filter { $0["role"] as? String == "assistant" }
             #expect(stored.filter { $0["status"] as? String == "cancelled" }.count == 2)
+        }
+
+        /// A model whose catalog entry gives its context window gets only the newest history that
+        /// fits it: (1000 − 500) tokens × 3 characters = 1,500 characters here.
+        @Test func theHistoryIsCutToTheModelsContextWindow() throws {
+            let a = String(repeating: "a", count: 800), b = String(repeating: "b", count: 800)
+            let first = try relay.chat(["message": "[mock tokens=1] \(a)", "model": "narrow"])
+            let conv = try #require(first.conversationID)
+            _ = try relay.chat(["message": "[mock tokens=1] \(b)", "model": "narrow", "conversation_id": conv])
+            _ = try relay.chat(["message": "[mock tokens=1] c", "model": "narrow", "conversation_id": conv])
+            let last = try #require(try mock.requests(tag: "rn").last)
+            let messages = try #require((last["body"] as? [String: Any])?["messages"] as? [[String: Any]])
+            let contents = messages.compactMap { $0["content"] as? String }
+            #expect(contents.contains { $0.contains(b) } && !contents.contains { $0.contains(a) }, "\(contents.map(\.count))")
+            #expect(messages.first?["role"] as? String == "user")
         }
 
         @Test func badRequestsAreRefusedWithTheirField() throws {

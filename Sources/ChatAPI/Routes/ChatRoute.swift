@@ -81,9 +81,20 @@ extension ChatService {
         }
     }
 
-    var historyBudget: HistoryBudget {
-        HistoryBudget(messages: config.historyMaxMessages, characters: config.historyMaxCharacters)
+    /// The history a turn on `routes` sends: the configured budget, narrowed to the smallest
+    /// context window the catalog knows among them (less the answer's own tokens), at about three
+    /// characters a token — few languages pack more into a token, so the history fits.
+    func historyBudget(for routes: [RoutedModel]) -> HistoryBudget {
+        var characters = config.historyMaxCharacters
+        for r in routes {
+            guard let context = r.defaults.contextTokens else { continue }
+            let answer = r.defaults.maxTokens ?? generation.maxTokens
+            characters = min(characters, max(1_000, (context - answer) * Self.charactersPerToken))
+        }
+        return HistoryBudget(messages: config.historyMaxMessages, characters: characters)
     }
+
+    static let charactersPerToken = 3
 
     /// Whether a request may share its answer (docs/API.md, "Response cache"): its own word
     /// (`Cache-Control`, the body's `cache`) or the catalog model's `cache_ttl_s`.
@@ -134,7 +145,7 @@ extension ChatService {
         let databaseStartedAt = monotonicNanos()
         store.beginTurn(owner: owner, conversationID: body.conversationID, system: body.system, userText: body.message,
                         model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
-                        upstreamModel: route.model, history: historyBudget) { [self] result in
+                        upstreamModel: route.model, history: historyBudget(for: [route])) { [self] result in
             (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
             switch result {
             case .failure(.notFound):

@@ -41,7 +41,7 @@ extension ChatService {
         let databaseStartedAt = monotonicNanos()
         store.beginTurn(owner: owner, conversationID: existing, system: system(), userText: userText,
                         model: route.name, provider: route.deployment.kind.rawValue, deployment: route.deployment.id,
-                        upstreamModel: route.model, history: historyBudget) { [self] result in
+                        upstreamModel: route.model, history: historyBudget(for: [route])) { [self] result in
             (r.context as? RequestContext)?.timing.databaseNanos = monotonicNanos() &- databaseStartedAt
             switch result {
             case .failure(.notFound):

@@ -40,7 +40,8 @@ extension ChatService {
         }
         let release = { [self] in for a in admissions { keyLimiter.finished(a, key: nil, tokens: 0, costPico: 0) } }
         store.beginMultiTurn(owner: caller.owner, conversationID: body.conversationID, system: body.system,
-                             userText: body.message, runs: openings, mode: body.mode, history: historyBudget) { [self] result in
+                             userText: body.message, runs: openings, mode: body.mode,
+                             history: historyBudget(for: routes)) { [self] result in
             switch result {
             case .failure(.notFound):
                 release()

@@ -6,9 +6,13 @@ public struct ModelDefaults: Sendable, Equatable {
     /// `cache_ttl_s`: deterministic requests (temperature 0) to this model are answered from the
     /// response cache, and kept this long.
     public var cacheTTLSeconds: Int?
+    /// `context_tokens`: the model's context window, which bounds the history a turn sends.
+    public var contextTokens: Int?
 
-    public init(maxTokens: Int? = nil, temperature: Double? = nil, system: String? = nil, cacheTTLSeconds: Int? = nil) {
+    public init(maxTokens: Int? = nil, temperature: Double? = nil, system: String? = nil, cacheTTLSeconds: Int? = nil,
+                contextTokens: Int? = nil) {
         self.cacheTTLSeconds = cacheTTLSeconds
+        self.contextTokens = contextTokens
         self.maxTokens = maxTokens
         self.temperature = temperature
         self.system = system
