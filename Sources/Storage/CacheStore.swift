@@ -92,8 +92,9 @@ public struct CacheStore {
             WITH expired AS (DELETE FROM response_cache WHERE expires_at <= now() RETURNING key),
             over AS (
                 DELETE FROM response_cache WHERE key IN (
+                    -- The expired rows are going in the same statement (one snapshot): not counted.
                     SELECT key FROM (SELECT key, sum(size_bytes) OVER (ORDER BY created_at DESC, key) AS upto
-                                     FROM response_cache) x
+                                     FROM response_cache WHERE expires_at > now()) x
                     WHERE upto > $1::bigint)
                 RETURNING key)
             SELECT (SELECT count(*) FROM expired) + (SELECT count(*) FROM over) AS n

@@ -81,3 +81,30 @@ extension StorageTests {
         }
     }
 }
+
+extension StorageTests {
+    @Suite struct CacheStoreTests {
+        @Test func entriesExpireAndTheOldestGoBeyondTheSizeCap() throws {
+            let f = try Fixture()
+            let cache = CacheStore(pool: f.pool)
+            _ = f.sql("DELETE FROM response_cache")
+            func key(_ i: UInt8) -> [UInt8] { [UInt8](repeating: i, count: 32) }
+            let answer = CachedAnswer(pieces: ["Hello", " there"], finishReason: "stop", usage: TokenUsage(promptTokens: 3, completionTokens: 2))
+            for i in 1...5 as ClosedRange<UInt8> {
+                let r = f.wait { cache.store(key: key(i), model: "m", answer: answer, ttlSeconds: 60, completion: $0) }
+                #expect((try? r?.get()) != nil)
+            }
+            let hit = try #require(try f.wait { cache.lookup(key: key(3), completion: $0) }?.get())
+            #expect(hit.pieces == ["Hello", " there"] && hit.finishReason == "stop" && hit.usage?.completionTokens == 2)
+            #expect(hit.remainingMillis > 55_000 && hit.remainingMillis <= 60_000)
+            // An expired entry is no hit, and eviction drops it; a cap of three entries' bytes keeps the newest three.
+            _ = f.sql("UPDATE response_cache SET expires_at = now() - interval '1 second' WHERE get_byte(key, 0) = 5")
+            #expect(try f.wait { cache.lookup(key: key(5), completion: $0) }?.get() == .some(nil))
+            _ = f.sql("UPDATE response_cache SET created_at = now() - (6 - get_byte(key, 0)) * interval '1 minute'")
+            let evicted = try f.wait { cache.evict(maxBytes: 3 * answer.sizeBytes, completion: $0) }?.get()
+            #expect(evicted == 2, "the expired entry and the oldest of the other four")
+            let left = f.sql("SELECT get_byte(key, 0) AS k FROM response_cache ORDER BY 1")?.rows.compactMap { $0.first ?? nil }
+            #expect(left == ["2", "3", "4"])
+        }
+    }
+}
