@@ -233,11 +233,7 @@ public final class ChatStore {
             case .success(let r): res = r
             }
             guard let conv = Self.conversation(res, 0) else { completion(.failure(.notFound)); return }
-            var history = isNew ? [] : Self.historyRows(res)
-            history.append(StoredMessage(
-                id: userID, conversationID: conv.id, role: .user, content: userText, model: nil, provider: nil,
-                status: .complete, finishReason: nil, usage: nil, ttftMs: nil, latencyMs: nil, error: nil,
-                createdAt: res.value(0, "user_created_at") ?? ""))
+            let history = Self.turnHistory(res, conversation: conv, isNew: isNew, userID: userID, userText: userText)
             completion(.success(TurnStart(conversation: conv, isNewConversation: isNew, userMessageID: userID,
                                           assistantMessageID: assistantID, history: history, lossMark: lossMark,
                                           model: model, provider: provider, deployment: deployment,
@@ -281,6 +277,18 @@ public final class ChatStore {
 }
 
 extension ChatStore {
+    /// A turn start's history: the earlier messages its statement returned (none for a new
+    /// conversation), then the new user message.
+    static func turnHistory(_ res: PGResult, conversation conv: Conversation, isNew: Bool, userID: String,
+                            userText: String) -> [StoredMessage] {
+        var history = isNew ? [] : historyRows(res)
+        history.append(StoredMessage(
+            id: userID, conversationID: conv.id, role: .user, content: userText, model: nil, provider: nil,
+            status: .complete, finishReason: nil, usage: nil, ttftMs: nil, latencyMs: nil, error: nil,
+            createdAt: res.value(0, "user_created_at") ?? ""))
+        return history
+    }
+
     /// The run a message answers, from `SQL.selectMessages`'s `run_*` columns; nil for a
     /// single-model answer.
     static func run(_ r: PGResult, _ i: Int) -> RunInfo? {

@@ -76,11 +76,7 @@ extension ChatStore {
             case .success(let x): res = x
             }
             guard let conv = Self.conversation(res, 0) else { completion(.failure(.notFound)); return }
-            var history = isNew ? [] : Self.historyRows(res)
-            history.append(StoredMessage(
-                id: userID, conversationID: conv.id, role: .user, content: userText, model: nil, provider: nil,
-                status: .complete, finishReason: nil, usage: nil, ttftMs: nil, latencyMs: nil, error: nil,
-                createdAt: res.value(0, "user_created_at") ?? ""))
+            let history = Self.turnHistory(res, conversation: conv, isNew: isNew, userID: userID, userText: userText)
             let starts = zip(ids, runs).map { id, run in
                 TurnStart(conversation: conv, isNewConversation: isNew, userMessageID: userID, assistantMessageID: id,
                           history: history, lossMark: lossMark, model: run.model, provider: run.provider,
