@@ -5,15 +5,17 @@ import Glibc
 /// The few file operations the application needs, as typed calls: the libc calls stay in this layer.
 public enum FileSystem {
     /// The whole file as UTF-8 text, or nil when it does not exist or cannot be opened. A read error
-    /// part-way ends the text there (EINTR is retried).
-    public static func readFile(_ path: String) -> String? {
+    /// part-way ends the text there (EINTR is retried). At most `maxBytes` bytes are read: a bound
+    /// for files that should be small (`/proc`, `/sys/fs/cgroup`) but are not ours.
+    public static func readFile(_ path: String, maxBytes: Int = .max) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { Syscall.close(fd) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 16 * 1024)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        while out.count < maxBytes {
+            let want = min(buf.count, maxBytes - out.count)
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, want) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             out.append(contentsOf: buf[0..<n])

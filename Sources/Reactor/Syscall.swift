@@ -60,6 +60,33 @@ public func monotonicNanos() -> UInt64 { clinux_monotonic_ns() }
 @inline(__always)
 public func wallClockMillis() -> Int64 { clinux_wall_ms() }
 
+/// A moment as UTC calendar fields (gmtime_r), for formatting timestamps without Foundation.
+public struct UTCTime: Equatable, Sendable {
+    public var year: Int
+    /// 1...12
+    public var month: Int
+    /// 1...31
+    public var day: Int
+    public var hour: Int
+    public var minute: Int
+    /// 0...60 (60 only on a leap second, which Unix time never shows)
+    public var second: Int
+
+    public init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
+    }
+
+    /// The UTC fields of `epochSeconds` (seconds since 1970-01-01T00:00:00Z). A time gmtime_r
+    /// cannot represent (a year past Int32) gives the zero fields 1900-01-00T00:00:00.
+    public init(epochSeconds: Int64) {
+        var t = time_t(truncatingIfNeeded: epochSeconds)
+        var fields = tm()
+        _ = gmtime_r(&t, &fields)
+        self.init(year: Int(fields.tm_year) + 1900, month: Int(fields.tm_mon) + 1, day: Int(fields.tm_mday),
+                  hour: Int(fields.tm_hour), minute: Int(fields.tm_min), second: Int(fields.tm_sec))
+    }
+}
+
 /// Process facts used by health, benches and tests.
 public enum ProcessStats {
     public static var residentBytes: UInt64 { clinux_rss_bytes() }

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Reactor
 
 /// How many CPUs this process may really use: the host's online cores, narrowed by the CPU
 /// affinity mask (`Cpus_allowed_list`: a cpuset, `taskset`, Kubernetes' static CPU manager) and by a CFS quota
@@ -52,7 +50,7 @@ public enum CPUBudget {
 
     /// Reads the files and the affinity mask of this process.
     public static func detect() -> Int {
-        let online = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let online = ReactorThread.onlineProcessorCount
         var cpuMax: [String] = []
         let root = "/sys/fs/cgroup"
         if let path = readFile("/proc/self/cgroup").flatMap({ cgroupV2Path(procSelfCgroup: $0) }) {
@@ -98,19 +96,9 @@ public enum CPUBudget {
         return nil
     }
 
+    /// Files of `/proc` and `/sys/fs/cgroup`: a few lines each, read with a bound all the same.
     private static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while out.count < 1 << 20 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: out, as: UTF8.self)
+        FileSystem.readFile(path, maxBytes: 1 << 20)
     }
 }
 

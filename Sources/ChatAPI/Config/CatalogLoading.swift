@@ -1,8 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Catalog
 import Providers
+import Reactor
 
 /// Where the model catalog comes from, at start-up and on every SIGHUP: `CHAT_MODELS_FILE`, else
 /// `./models.yaml` when it exists, else the built-in catalog made from the provider variables.
@@ -12,7 +10,7 @@ enum CatalogLoading {
 
     static func path(_ config: Config) -> String? {
         if let p = config.modelsFile { return p }
-        return access(defaultPath, F_OK) == 0 ? defaultPath : nil
+        return FileSystem.exists(defaultPath) ? defaultPath : nil
     }
 
     /// Keys are read afresh each time, from `.env` and the environment (the environment wins), so

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Builds a `Config` from, in rising precedence: defaults, a `.env` file in the working folder,
 /// the real environment, and command-line flags.
 public enum ConfigLoader {

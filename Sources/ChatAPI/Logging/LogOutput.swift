@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Reactor
 
 /// Log bytes waiting for a slow reader: whole lines only, in order, at most `capacity` bytes.
 /// Lines that do not fit are dropped (newest first, so what was kept stays contiguous) and counted.
@@ -81,57 +79,14 @@ struct LogBuffer {
     }
 }
 
-/// Where a worker's log lines go, written without ever blocking the loop. A pipe or terminal is
-/// reopened through `/proc/self/fd` as a description of its own with `O_NONBLOCK` (setting the flag
-/// on the inherited description would change it for the parent and every other holder too); a
-/// socket (journald) is written with `MSG_DONTWAIT`; a regular file is written as it is (writes to
-/// files do not wait for a reader).
-final class LogOutput {
-    enum Kind { case plain, reopened, socket }
-    let fd: Int32
-    let kind: Kind
-
-    init(fd: Int32) {
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { self.fd = fd; kind = .plain; return }
-        let type = st.st_mode & S_IFMT
-        if type == S_IFSOCK {
-            self.fd = fd
-            kind = .socket
-        } else if type == S_IFIFO || type == S_IFCHR {
-            let own = open("/proc/self/fd/\(fd)", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-            if own >= 0 {
-                self.fd = own
-                kind = .reopened
-            } else {
-                self.fd = fd
-                kind = .plain
-            }
-        } else {
-            self.fd = fd
-            kind = .plain
+extension NonBlockingOutput.WriteResult {
+    /// As `LogBuffer.drain` takes it: bytes written (> 0), 0 when the reader is full, -1 when the
+    /// output is gone.
+    var drainCount: Int {
+        switch self {
+        case .wrote(let n): n
+        case .full: 0
+        case .gone: -1
         }
-    }
-
-    deinit { if kind == .reopened { close(fd) } }
-
-    /// Bytes written (> 0), 0 when the reader is full, -1 when the output is gone.
-    func write(_ p: UnsafeRawBufferPointer) -> Int {
-        guard let base = p.baseAddress, p.count > 0 else { return 0 }
-        while true {
-            let n = kind == .socket
-                ? send(fd, base, p.count, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL))
-                : Glibc.write(fd, base, p.count)
-            if n > 0 { return n }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return 0 }
-            return -1
-        }
-    }
-
-    /// Waits up to `millis` for the reader to make room (at shutdown, with no loop left to retry on).
-    func waitWritable(millis: Int32) -> Bool {
-        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        return poll(&p, 1, millis) > 0 && p.revents & Int16(POLLOUT) != 0
     }
 }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import JSONCore
 import Reactor
 
@@ -17,7 +14,7 @@ public final class Logger {
 
     /// Where lines go: stdout, or another descriptor (tests pass a pipe), written without
     /// blocking; lines a slow reader has not taken yet wait in `backlog` (bounded).
-    private let output: LogOutput
+    private let output: NonBlockingOutput
     private var backlog: LogBuffer
     private var retryTimer: TimerID?
 
@@ -27,7 +24,7 @@ public final class Logger {
 
     public init(format: Config.LogFormat, level: Config.LogLevel, worker: Int, loop: EventLoop?, fd: Int32 = 1,
                 backlogBytes: Int = Logger.defaultBacklogBytes) {
-        self.output = LogOutput(fd: fd)
+        self.output = NonBlockingOutput(fd: fd)
         self.backlog = LogBuffer(capacity: backlogBytes)
         self.format = format
         self.level = level
@@ -170,7 +167,7 @@ public final class Logger {
             pending.removeAll(keepingCapacity: pending.count < 64 * 1024)
         }
         let output = self.output
-        if backlog.drain({ output.write($0) }) {
+        if backlog.drain({ output.write($0).drainCount }) {
             if let t = retryTimer { loop?.cancel(t); retryTimer = nil }
             return
         }
@@ -187,7 +184,7 @@ public final class Logger {
         // No loop to retry on: wait for the reader, up to a second per stall.
         while !backlog.isEmpty {
             guard output.waitWritable(millis: 1_000) else { backlog.dropAll(); break }
-            backlog.drain { output.write($0) }
+            backlog.drain { output.write($0).drainCount }
         }
     }
 
@@ -240,20 +237,18 @@ public enum Timestamp {
 
     /// Appends `2026-11-24T21:37:06.123Z` as bytes, without building strings.
     public static func appendISO8601(millis: Int64, to out: inout [UInt8]) {
-        var t = time_t(millis / 1000)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        appendDigits(Int(tm.tm_year) + 1900, width: 4, to: &out)
+        let t = UTCTime(epochSeconds: millis / 1000)
+        appendDigits(t.year, width: 4, to: &out)
         out.append(UInt8(ascii: "-"))
-        appendDigits(Int(tm.tm_mon) + 1, width: 2, to: &out)
+        appendDigits(t.month, width: 2, to: &out)
         out.append(UInt8(ascii: "-"))
-        appendDigits(Int(tm.tm_mday), width: 2, to: &out)
+        appendDigits(t.day, width: 2, to: &out)
         out.append(UInt8(ascii: "T"))
-        appendDigits(Int(tm.tm_hour), width: 2, to: &out)
+        appendDigits(t.hour, width: 2, to: &out)
         out.append(UInt8(ascii: ":"))
-        appendDigits(Int(tm.tm_min), width: 2, to: &out)
+        appendDigits(t.minute, width: 2, to: &out)
         out.append(UInt8(ascii: ":"))
-        appendDigits(Int(tm.tm_sec), width: 2, to: &out)
+        appendDigits(t.second, width: 2, to: &out)
         out.append(UInt8(ascii: "."))
         appendDigits(Int(millis % 1000), width: 3, to: &out)
         out.append(UInt8(ascii: "Z"))
