@@ -6,10 +6,17 @@ public struct ByteBuffer {
 
     /// Capacity kept when the buffer empties: enough for a request or a few frames, small enough
     /// that ten thousand idle streams do not each pin a large allocation.
-    static let keptCapacity = 1024
+    public static let keptCapacity = 1024
 
-    public init() {}
-    public init(capacity: Int) { storage.reserveCapacity(capacity) }
+    /// Capacity kept when the buffer empties (at most). A buffer that grew past it is freed on the
+    /// drain and grows again from nothing on the next append.
+    public var keepsCapacity: Int
+
+    public init(keepsCapacity: Int = ByteBuffer.keptCapacity) { self.keepsCapacity = keepsCapacity }
+    public init(capacity: Int) {
+        keepsCapacity = ByteBuffer.keptCapacity
+        storage.reserveCapacity(capacity)
+    }
 
     public var count: Int { storage.count - readIndex }
     public var isEmpty: Bool { storage.count == readIndex }
@@ -26,11 +33,17 @@ public struct ByteBuffer {
     }
     public mutating func append(_ byte: UInt8) { storage.append(byte) }
 
+    /// Lets an encoder append straight to the end of the storage (no staging array, no second
+    /// copy). It must only append: bytes before the end on entry are not its to change.
+    public mutating func appendInPlace<R>(_ body: (inout [UInt8]) throws -> R) rethrows -> R {
+        try body(&storage)
+    }
+
     /// Consumes `n` bytes from the front.
     public mutating func consume(_ n: Int) {
         readIndex += min(n, count)
         if readIndex == storage.count {
-            storage.removeAll(keepingCapacity: storage.capacity <= ByteBuffer.keptCapacity)
+            storage.removeAll(keepingCapacity: storage.capacity <= keepsCapacity)
             readIndex = 0
         } else if readIndex >= 32 * 1024 && readIndex * 2 >= storage.count {
             storage.removeSubrange(0..<readIndex)
@@ -39,7 +52,15 @@ public struct ByteBuffer {
     }
 
     public mutating func removeAll() {
-        storage.removeAll(keepingCapacity: storage.capacity <= ByteBuffer.keptCapacity)
+        storage.removeAll(keepingCapacity: storage.capacity <= keepsCapacity)
+        readIndex = 0
+    }
+
+    /// Frees the storage when nothing is left to read: for a buffer that will stay unused a long
+    /// while (a request's read buffer while its answer streams).
+    public mutating func releaseIfEmpty() {
+        guard isEmpty, storage.capacity > 0 else { return }
+        storage = []
         readIndex = 0
     }
 

@@ -26,6 +26,12 @@ public final class EventLoop {
     /// Connections with bytes queued this tick, flushed together before the loop sleeps: a list
     /// rather than a closure each, since every token frame of every stream lands here.
     private var pendingFlushes: [TCPConnection] = []
+    /// The batches being run, swapped with the queues above: taking a batch as a copy and then
+    /// emptying the queue "keeping capacity" allocated a new buffer every pass (the copy still
+    /// shared the old one).
+    private var flushBatch: [TCPConnection] = []
+    private var tickBatch: [() -> Void] = []
+    private var sleepBatch: [() -> Void] = []
     private var stopped = false
     private var inboxReader: InboxReader?
     private let maxEvents: Int32 = 512
@@ -211,20 +217,44 @@ public final class EventLoop {
         var rounds = 0
         while !ticks.isEmpty && rounds < 8 {
             rounds += 1
-            let batch = ticks
-            ticks.removeAll(keepingCapacity: true)
-            for body in batch { body() }
+            guard tickBatch.isEmpty else {
+                // Re-entered from a closure of the batch in progress (a nested tick): copy instead.
+                let batch = ticks
+                ticks = []
+                for body in batch { body() }
+                continue
+            }
+            swap(&ticks, &tickBatch)
+            for body in tickBatch { body() }
+            tickBatch.removeAll(keepingCapacity: true)
         }
     }
 
     private func runBeforeSleep() {
         while !pendingFlushes.isEmpty || !beforeSleep.isEmpty {
-            let flushes = pendingFlushes
-            pendingFlushes.removeAll(keepingCapacity: true)
-            for c in flushes { c.flushQueued() }
-            let batch = beforeSleep
-            beforeSleep.removeAll(keepingCapacity: true)
-            for body in batch { body() }
+            if !pendingFlushes.isEmpty {
+                if flushBatch.isEmpty {
+                    swap(&pendingFlushes, &flushBatch)
+                    for c in flushBatch { c.flushQueued() }
+                    flushBatch.removeAll(keepingCapacity: true)
+                } else {
+                    // Re-entered (a nested tick): copy instead.
+                    let batch = pendingFlushes
+                    pendingFlushes = []
+                    for c in batch { c.flushQueued() }
+                }
+            }
+            if !beforeSleep.isEmpty {
+                if sleepBatch.isEmpty {
+                    swap(&beforeSleep, &sleepBatch)
+                    for body in sleepBatch { body() }
+                    sleepBatch.removeAll(keepingCapacity: true)
+                } else {
+                    let batch = beforeSleep
+                    beforeSleep = []
+                    for body in batch { body() }
+                }
+            }
         }
     }
 

@@ -6,7 +6,10 @@ public struct OutboundBuffer {
     public let highWater: Int
     public let lowWater: Int
     public let hardLimit: Int
-    private(set) var bytes = ByteBuffer()
+    /// Keeps up to 4 KiB when drained: a pass's frames for one stream (a few hundred bytes each, more
+    /// when a burst of tokens arrives at once) then reuse one allocation instead of a malloc and a
+    /// free per pass. A held stream's frames stay far below it, so its memory does not change.
+    private(set) var bytes = ByteBuffer(keepsCapacity: 4 * 1024)
     /// False between crossing `highWater` and draining below `lowWater`.
     public private(set) var isWritable = true
 
@@ -37,6 +40,14 @@ public struct OutboundBuffer {
     @discardableResult
     public mutating func append<S: Sequence>(contentsOf s: S) -> Bool where S.Element == UInt8 {
         bytes.append(contentsOf: s)
+        return checkHigh()
+    }
+
+    /// Lets `encode` append to the end of the buffer in place; returns true when this made the
+    /// buffer unwritable.
+    @discardableResult
+    public mutating func append(encoding encode: (inout [UInt8]) -> Void) -> Bool {
+        bytes.appendInPlace(encode)
         return checkHigh()
     }
 

@@ -116,6 +116,14 @@ public final class TCPConnection: IOHandler {
         scheduleFlush()
     }
 
+    /// Lets `encode` append its bytes straight to the outbound buffer: a frame is serialized once,
+    /// where the send will read it, with no staging array in between. `encode` must only append.
+    public func write(encoding encode: (inout [UInt8]) -> Void) {
+        guard !isClosed, !closeWhenFlushed else { return }
+        if outbound.append(encoding: encode) { delegate?.connectionWritabilityChanged(self, isWritable: false) }
+        scheduleFlush()
+    }
+
     public func write<S: Sequence>(contentsOf bytes: S) where S.Element == UInt8 {
         guard !isClosed, !closeWhenFlushed else { return }
         if outbound.append(contentsOf: bytes) { delegate?.connectionWritabilityChanged(self, isWritable: false) }
@@ -168,6 +176,11 @@ public final class TCPConnection: IOHandler {
     }
 
     // MARK: Reading
+
+    /// Frees the read buffer's storage if it is empty: a connection that will read nothing for a
+    /// long while (its request is in, its answer streams) does not pin it. The next read
+    /// allocates again.
+    public func releaseIdleReadBuffer() { readBuffer.releaseIfEmpty() }
 
     /// Stops reading until `resumeReading` (the owner is not consuming, e.g. mid-response).
     public func pauseReading() {

@@ -59,6 +59,21 @@ struct ChunkedEncodingTests {
         #expect(buffer.count == 6 + 4096 + 2)
     }
 
+    /// A chunk encoded in place: whatever the reserved width of its size line, the bytes are the
+    /// same as a chunk of the finished payload; an empty payload leaves the buffer as it was.
+    @Test(arguments: [0, 1, 15, 16, 255, 256, 4095, 4096, 70_000])
+    func inPlaceChunkMatchesTheCopyingEncoder(size: Int) {
+        let payload = [UInt8](repeating: 0x63, count: size)
+        var expected = bytes("x")
+        ChunkedEncoding.appendChunk(payload, to: &expected)
+        for hint in [1, 2, 3, 5] {
+            var buffer = bytes("x")
+            let n = ChunkedEncoding.appendChunk(to: &buffer, widthHint: hint) { $0.append(contentsOf: payload) }
+            #expect(n == size)
+            #expect(buffer == expected, "size \(size), width hint \(hint)")
+        }
+    }
+
     @Test func roundTripsThroughTheParser() throws {
         var raw = bytes("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
         ChunkedEncoding.appendChunk(bytes("data: 1\n"), to: &raw)

@@ -40,6 +40,25 @@ import Testing
         #expect(fired == fired.sorted())
     }
 
+    /// A cancelled timer's slot is reused at once; its tombstone in the heap must not fire the
+    /// newer timer early nor be confused with it, and cancelling the old id again is a no-op.
+    @Test func reusedSlotsKeepTimersApart() {
+        var heap = TimerHeap<String>()
+        let old = heap.schedule(at: 10, "old")
+        let wasLive = heap.cancel(old)
+        #expect(wasLive)
+        let new = heap.schedule(at: 50, "new")
+        let oldAgain = heap.cancel(old)
+        #expect(!oldAgain, "the old id does not cancel the timer now in its slot")
+        #expect(heap.count == 1)
+        #expect(heap.popDue(now: 10) == nil)
+        #expect(heap.nextDeadline() == 50)
+        #expect(heap.popDue(now: 50) == "new")
+        let newAfterFiring = heap.cancel(new)
+        #expect(!newAfterFiring)
+        #expect(heap.isEmpty)
+    }
+
     @Test func randomisedAgainstSortedReference() {
         var rng = SystemRandomNumberGenerator()
         var heap = TimerHeap<UInt64>()

@@ -25,9 +25,6 @@ final class ChatService {
     let headerHoldMillis: Int64 = 1_000
     var pingSeconds: Double { config.ssePingSeconds }
     private var turns: [ObjectIdentifier: ChatTurn] = [:]
-    /// Scratch for building one frame at a time: the loop is single-threaded and every frame is
-    /// copied into its connection's buffer at once, so one buffer serves every turn.
-    var frame: [UInt8] = []
     /// Provider outcomes, time to first token and tokens relayed, counted by the turns.
     let upstreamMetrics = UpstreamMetrics()
     let resilienceMetrics = ResilienceMetrics()

@@ -42,11 +42,17 @@ final class ChatTurn: ResilientUpstreamDelegate {
     /// The multi-model turn this is a run of; held (it holds its runs too) until this run ends.
     var observer: RunObserver?
     private var wire: ClientWire
+    /// `wire.isStreaming`, read once: reading it through the existential on every token copied
+    /// the whole wire (its strings and buffers retained and released).
+    private let streaming: Bool
     /// The route answering: the one admitted until an attempt commits, then that attempt's.
     private var route: RoutedModel
     /// The request's own fallback models, replacing the catalog's for this turn.
     private let fallbacks: [String]?
     private let storage: TurnStorage?
+    /// `storage != nil`, for the per-token check: testing the optional copied it (its strings
+    /// retained and released) on every token.
+    private let stored: Bool
     /// Who pays: usage is billed to them, and their key's stream slot is held until the end.
     private let caller: Caller
     private let admission: Admission
@@ -100,9 +106,11 @@ final class ChatTurn: ResilientUpstreamDelegate {
         self.admission = admission
         self.responder = responder
         self.wire = wire
+        streaming = wire.isStreaming
         self.route = route
         self.fallbacks = fallbacks
         self.storage = storage
+        stored = storage != nil
         self.cancelOnDisconnect = cancelOnDisconnect
         context = responder.context as? RequestContext
         startedAt = responder.startedAt
@@ -124,7 +132,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
         responder.onWritabilityChanged = { [unowned self] writable in
             if writable { self.upstream?.resume() } else { self.upstream?.pause() }
         }
-        context?.timing.upstreamStarted(streamed: wire.isStreaming)
+        context?.timing.upstreamStarted(streamed: streaming)
         if responder.isShared { headersSent = true }
         if let policy = cachePolicy {
             let route = self.route, fallbacks = self.fallbacks
@@ -148,7 +156,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
         upstream = u
         u.start()
         // Nothing could be started (every deployment refused): the turn has already ended.
-        guard !ended, wire.isStreaming, !responder.isShared else { return }
+        guard !ended, streaming, !responder.isShared else { return }
         // Wait briefly for the provider's status so a refusal (429, 401…) or a failed connect can
         // still be answered with the matching HTTP status; then headers go out and pings keep
         // proxies patient while the first token is awaited.
@@ -184,7 +192,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
     }
 
     private func sendHeaders() {
-        guard !headersSent, !ended, wire.isStreaming, !clientGone else { return }
+        guard !headersSent, !ended, streaming, !clientGone else { return }
         context?.timing.attempts = upstream?.attemptsStarted ?? context?.timing.attempts ?? 0
         if let t = headerHoldTimer { service.loop.cancel(t); headerHoldTimer = nil }
         writeHead()
@@ -195,9 +203,8 @@ final class ChatTurn: ResilientUpstreamDelegate {
     private func writeHead() {
         headersSent = true
         responder.beginStream(status: 200, headers: wire.streamHeaders())
-        service.frame.removeAll(keepingCapacity: true)
-        wire.start(outcomeBase, into: &service.frame)
-        responder.write(service.frame)
+        let outcome = outcomeBase
+        responder.writeFrame { wire.start(outcome, into: &$0) }
     }
 
     private func schedulePing() {
@@ -236,18 +243,17 @@ final class ChatTurn: ResilientUpstreamDelegate {
             tokens += 1
             if !clientGone { service.upstreamMetrics.tokenRelayed(route.provider) }
             answer += text
-            if storage != nil { service.progressWriter.schedule() }
+            if stored { service.progressWriter.schedule() }
             if !followers.isEmpty {
                 let n = text.unicodeScalars.count
                 for f in followers { f.send(text, scalarCount: n) }
             }
-            guard wire.isStreaming, !clientGone else { return }
+            guard streaming, !clientGone else { return }
             if !headersSent { sendHeaders() }
-            service.frame.removeAll(keepingCapacity: true)
-            wire.token(text, into: &service.frame)
-            responder.write(service.frame)
-            // Backpressure: stop the upstream until the client drains (onWritabilityChanged).
-            if !responder.isWritable { upstream?.pause() }
+            // Encoded once, into the connection's outbound buffer. Backpressure needs nothing
+            // here: crossing the high watermark calls onWritabilityChanged during this write,
+            // which pauses the upstream.
+            responder.writeFrame { wire.token(text, into: &$0) }
         case .usage(let u):
             usage = u
         case .finish(let f):
@@ -276,10 +282,8 @@ final class ChatTurn: ResilientUpstreamDelegate {
         usage = nil
         finish = nil
         route = next
-        guard wire.isStreaming, headersSent, !clientGone, !ended else { return }
-        service.frame.removeAll(keepingCapacity: true)
-        wire.restart(error, model: next.name, deployment: next.deployment.id, into: &service.frame)
-        responder.write(service.frame)
+        guard streaming, headersSent, !clientGone, !ended else { return }
+        responder.writeFrame { wire.restart(error, model: next.name, deployment: next.deployment.id, into: &$0) }
     }
 
     func upstreamDidEnd(_ error: ProviderError?) {
@@ -349,7 +353,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
         bill()
         context?.error = error.apiType
         // Once response bytes are out (or nobody is listening), the error travels as a frame.
-        guard wire.isStreaming, !headersSent, !clientGone, !ended else {
+        guard streaming, !headersSent, !clientGone, !ended else {
             complete(status: .error, error: error)
             return
         }
@@ -376,7 +380,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
         finalizeStorage(status: status, error: error?.message) { [self] in
             guard !clientGone else { finished(); return }
             let outcome = outcomeBase
-            if !wire.isStreaming {
+            if !streaming {
                 if let error {
                     let (st, h, body) = wire.errorResponse(error)
                     responder.respond(status: st, headers: h, body: body)
@@ -389,9 +393,9 @@ final class ChatTurn: ResilientUpstreamDelegate {
                 return
             }
             if !headersSent { writeHead() }
-            service.frame.removeAll(keepingCapacity: true)
-            if let error { wire.streamError(error, into: &service.frame) } else { wire.finish(outcome, into: &service.frame) }
-            responder.write(service.frame)
+            responder.writeFrame { out in
+                if let error { wire.streamError(error, into: &out) } else { wire.finish(outcome, into: &out) }
+            }
             responder.endStream()
             finished()
         }

@@ -134,13 +134,24 @@ struct NativeWire: ClientWire {
     mutating func token(_ text: String, into out: inout [UInt8]) {
         // JSON escaping turns every newline into \n, so the data stays on one line.
         characters += text.unicodeScalars.count
-        frameHead("token", into: &out)
-        out.append(UInt8(ascii: "{"))
-        out.append(contentsOf: runTag)
-        out.append(contentsOf: #""text":"#.utf8)
+        out.append(contentsOf: idPrefix)
+        JSON.appendInt(Int64(characters), to: &out)
+        if runTag.isEmpty {
+            out.append(contentsOf: NativeWire.tokenHead)
+        } else {
+            out.append(contentsOf: NativeWire.tokenHeadOpen)
+            out.append(contentsOf: runTag)
+            out.append(contentsOf: NativeWire.textKey)
+        }
         JSON.appendString(text, to: &out)
-        out.append(contentsOf: "}\n\n".utf8)
+        out.append(contentsOf: NativeWire.tokenTail)
     }
+
+    /// The constant parts of a token event, encoded once for the process.
+    private static let tokenHeadOpen = Array("\nevent: token\ndata: {".utf8)
+    private static let textKey = Array(#""text":"#.utf8)
+    private static let tokenHead = tokenHeadOpen + textKey
+    private static let tokenTail = Array("}\n\n".utf8)
 
     mutating func finish(_ o: TurnOutcome, into out: inout [UInt8]) {
         frameHead("done", into: &out)

@@ -13,6 +13,11 @@ struct OpenAIWire: ClientWire {
     let id: String
     let created: Int64
     let model: String
+    /// What every chunk of this answer starts with (id, created and model do not change within
+    /// it), followed by a content delta's opening: encoded once per answer, not once per token.
+    /// The first `prefixCount` bytes are the chunk prefix alone.
+    private let tokenHead: [UInt8]
+    private let prefixCount: Int
 
     /// `id` is fixed only by tests (golden chunk sequences); answers get a fresh random one.
     init(stream: Bool, includeUsage: Bool, model: String, created: Int64, id: String? = nil) {
@@ -20,25 +25,37 @@ struct OpenAIWire: ClientWire {
         self.includeUsage = includeUsage
         self.model = model
         self.created = created
-        self.id = id ?? "chatcmpl-" + APIKeys.hex(SecureRandom.bytes(12))
+        let id = id ?? "chatcmpl-" + APIKeys.hex(SecureRandom.bytes(12))
+        self.id = id
+        var head: [UInt8] = []
+        if stream {
+            head.append(contentsOf: #"data: {"id":""#.utf8)
+            head.append(contentsOf: id.utf8)
+            head.append(contentsOf: #"","object":"chat.completion.chunk","created":"#.utf8)
+            JSON.appendInt(created, to: &head)
+            head.append(contentsOf: #","model":"#.utf8)
+            JSON.appendString(model, to: &head)
+            head.append(contentsOf: #","system_fingerprint":null,"choices":"#.utf8)
+        }
+        prefixCount = head.count
+        if stream { head.append(contentsOf: #"[{"index":0,"delta":{"content":"#.utf8) }
+        tokenHead = head
     }
 
     func streamHeaders() -> HTTPHeaders { Self.sseHeaders() }
 
     private func chunkPrefix(into out: inout [UInt8]) {
-        out.append(contentsOf: #"data: {"id":""#.utf8)
-        out.append(contentsOf: id.utf8)
-        out.append(contentsOf: #"","object":"chat.completion.chunk","created":"#.utf8)
-        JSON.appendInt(created, to: &out)
-        out.append(contentsOf: #","model":"#.utf8)
-        JSON.appendString(model, to: &out)
-        out.append(contentsOf: #","system_fingerprint":null,"choices":"#.utf8)
+        tokenHead.withUnsafeBufferPointer { out.append(contentsOf: $0[..<prefixCount]) }
     }
 
     private func chunkSuffix(into out: inout [UInt8]) {
         if includeUsage { out.append(contentsOf: #","usage":null"#.utf8) }
         out.append(contentsOf: "}\n\n".utf8)
     }
+
+    /// A content delta's close, the chunk's suffix included, with and without `include_usage`.
+    private static let tokenTail = Array(#"},"logprobs":null,"finish_reason":null}]}"#.utf8) + Array("\n\n".utf8)
+    private static let tokenTailWithUsage = Array(#"},"logprobs":null,"finish_reason":null}],"usage":null}"#.utf8) + Array("\n\n".utf8)
 
     mutating func start(_ o: TurnOutcome, into out: inout [UInt8]) {
         chunkPrefix(into: &out)
@@ -47,11 +64,9 @@ struct OpenAIWire: ClientWire {
     }
 
     mutating func token(_ text: String, into out: inout [UInt8]) {
-        chunkPrefix(into: &out)
-        out.append(contentsOf: #"[{"index":0,"delta":{"content":"#.utf8)
+        out.append(contentsOf: tokenHead)
         JSON.appendString(text, to: &out)
-        out.append(contentsOf: #"},"logprobs":null,"finish_reason":null}]"#.utf8)
-        chunkSuffix(into: &out)
+        out.append(contentsOf: includeUsage ? OpenAIWire.tokenTailWithUsage : OpenAIWire.tokenTail)
     }
 
     mutating func finish(_ o: TurnOutcome, into out: inout [UInt8]) {

@@ -13,6 +13,8 @@ protocol TurnOutput: AnyObject {
     var isShared: Bool { get }
     func beginStream(status: Int, headers: HTTPHeaders)
     @discardableResult func write(_ bytes: [UInt8]) -> Bool
+    /// A frame encoded in place, straight into the client connection's outbound buffer.
+    @discardableResult func writeFrame(_ encode: (inout [UInt8]) -> Void) -> Bool
     func endStream()
     func respond(status: Int, headers: HTTPHeaders, body: [UInt8])
 }
@@ -40,6 +42,7 @@ final class RunOutput: TurnOutput {
     var isShared: Bool { true }
     func beginStream(status: Int, headers: HTTPHeaders) {}
     @discardableResult func write(_ bytes: [UInt8]) -> Bool { shared.write(bytes) }
+    @discardableResult func writeFrame(_ encode: (inout [UInt8]) -> Void) -> Bool { shared.writeFrame(encode) }
     func endStream() {}
     func respond(status: Int, headers: HTTPHeaders, body: [UInt8]) {}
 }

@@ -61,7 +61,7 @@ final class CurlProviderStream: UpstreamStream, CurlTransferDelegate {
         }
         // Backpressure is applied with pause() between chunks, never by refusing this one: the
         // decoder has already consumed it, and curl would deliver the same bytes again.
-        decoder.feed(bytes) { [unowned self] event in self.handle(event) }
+        decoder.feed(bytes) { self.handle($0) }
         return .accept
     }
 

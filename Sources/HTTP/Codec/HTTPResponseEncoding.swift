@@ -146,12 +146,54 @@ public enum ChunkedEncoding {
         appendChunk(Array(text.utf8), to: &buffer)
     }
 
+    /// Appends one chunk whose payload `encode` appends in place, so the payload is written once,
+    /// where it will be sent from. The size line is reserved with `widthHint` hex digits before the
+    /// payload exists and filled in after; a wrong guess moves the payload (a memmove, no
+    /// allocation). Appends nothing when `encode` appends nothing. Returns the payload's size.
+    @discardableResult
+    public static func appendChunk(to buffer: inout [UInt8], widthHint: Int, _ encode: (inout [UInt8]) -> Void) -> Int {
+        let start = buffer.count
+        let guess = max(1, min(widthHint, 16))
+        for _ in 0..<guess { buffer.append(UInt8(ascii: "0")) }
+        buffer.append(13)
+        buffer.append(10)
+        let payloadStart = buffer.count
+        encode(&buffer)
+        let n = buffer.count - payloadStart
+        guard n > 0 else {
+            buffer.removeLast(buffer.count - start)
+            return 0
+        }
+        let width = hexWidth(n)
+        if width != guess {
+            buffer.replaceSubrange(start..<start + guess, with: repeatElement(UInt8(ascii: "0"), count: width))
+        }
+        var v = n
+        var i = start + width - 1
+        while i >= start {
+            buffer[i] = hexDigit(v & 0xF)
+            v >>= 4
+            i -= 1
+        }
+        buffer.append(13)
+        buffer.append(10)
+        return n
+    }
+
+    /// Hex digits of a positive size.
+    public static func hexWidth(_ value: Int) -> Int {
+        max(1, (Int.bitWidth - value.leadingZeroBitCount + 3) / 4)
+    }
+
+    @inline(__always)
+    private static func hexDigit(_ d: Int) -> UInt8 {
+        UInt8(truncatingIfNeeded: d < 10 ? 48 + d : 87 + d)
+    }
+
     private static func appendHex(_ value: Int, to buffer: inout [UInt8]) {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var shift = (Int.bitWidth - value.leadingZeroBitCount + 3) / 4 * 4 - 4
-        if shift < 0 { shift = 0 }
+        var shift = (hexWidth(value) - 1) * 4
         while shift >= 0 {
-            buffer.append(digits[(value >> shift) & 0xF])
+            buffer.append(hexDigit((value >> shift) & 0xF))
             shift -= 4
         }
     }

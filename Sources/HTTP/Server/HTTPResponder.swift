@@ -33,7 +33,9 @@ public final class HTTPResponder {
 
     weak var connection: HTTPServerConnection?
     private var chunked = false
-    private var scratch: [UInt8] = []
+    /// Hex digits of the latest chunk's size line: the next frame of a stream is usually about as
+    /// long, so its size line is reserved at this width before the frame is encoded.
+    private var chunkWidth = 3
 
     init(head: HTTPRequestHead, connection: HTTPServerConnection) {
         self.head = head
@@ -60,10 +62,12 @@ public final class HTTPResponder {
         if !bodyless { h.replaceOrAdd("Content-Length", String(body.count)) }
         let keep = c.shouldKeepAlive(after: head)
         h.replaceOrAdd("Connection", keep ? "keep-alive" : "close")
-        writeHead(status: status, headers: h)
         let sendBody = head.method != .head && !bodyless
-        if sendBody { scratch.append(contentsOf: body); bytesSent = body.count }
-        scratch.withUnsafeBytes { c.tcp.write($0) }
+        c.tcp.write { out in
+            writeHead(status: status, headers: h, into: &out)
+            if sendBody { out.append(contentsOf: body) }
+        }
+        if sendBody { bytesSent = body.count }
         c.responseFinished(self, keepAlive: keep)
     }
 
@@ -93,21 +97,22 @@ public final class HTTPResponder {
         } else {
             h.replaceOrAdd("Connection", "close")  // HTTP/1.0: the end of the body is the close
         }
-        writeHead(status: status, headers: h)
-        scratch.withUnsafeBytes { c.tcp.write($0) }
+        c.tcp.write { writeHead(status: status, headers: h, into: &$0) }
+        // A streamed answer may stay open for minutes with nothing to read meanwhile.
+        c.tcp.releaseIdleReadBuffer()
         if head.method == .head { endStream() }
     }
 
-    /// Serializes the head into `scratch`, letting `onHeadWrite` add its lines before the blank line.
-    private func writeHead(status: Int, headers: HTTPHeaders) {
+    /// Serializes the head at the end of `out` (the connection's outbound buffer), letting
+    /// `onHeadWrite` add its lines before the blank line.
+    private func writeHead(status: Int, headers: HTTPHeaders, into out: inout [UInt8]) {
         headWrittenAt = monotonicNanos()
-        scratch.removeAll(keepingCapacity: true)
-        HTTPResponseHead(status: status, headers: headers, versionMinor: head.versionMinor).serialize(into: &scratch)
+        HTTPResponseHead(status: status, headers: headers, versionMinor: head.versionMinor).serialize(into: &out)
         guard let hook = onHeadWrite else { return }
-        scratch.removeLast(2)  // the blank line that ends the head
-        hook(self, &scratch)
-        scratch.append(13)
-        scratch.append(10)
+        out.removeLast(2)  // the blank line that ends the head
+        hook(self, &out)
+        out.append(13)
+        out.append(10)
     }
 
     /// Writes part of a streamed body. Returns false when the client is gone.
@@ -122,11 +127,35 @@ public final class HTTPResponder {
         guard bytes.count > 0, head.method != .head else { return true }
         bytesSent += bytes.count
         if chunked {
-            scratch.removeAll(keepingCapacity: true)
-            ChunkedEncoding.appendChunk(bytes, to: &scratch)
-            scratch.withUnsafeBytes { c.tcp.write($0) }
+            c.tcp.write { ChunkedEncoding.appendChunk(bytes, to: &$0) }
         } else {
             c.tcp.write(bytes)
+        }
+        return true
+    }
+
+    /// Writes part of a streamed body that `encode` serializes in place, straight into the
+    /// connection's outbound buffer (inside its chunk when chunked): the frame is encoded once,
+    /// with no staging array and no copy into a chunk. `encode` must only append. Returns false
+    /// when the client is gone (and `encode` is not called).
+    @discardableResult
+    public func writeFrame(_ encode: (inout [UInt8]) -> Void) -> Bool {
+        guard state == .streaming, let c = connection, c.isOpen else { return false }
+        guard head.method != .head else { return true }
+        if chunked {
+            c.tcp.write { out in
+                let n = ChunkedEncoding.appendChunk(to: &out, widthHint: chunkWidth, encode)
+                if n > 0 {
+                    bytesSent += n
+                    chunkWidth = ChunkedEncoding.hexWidth(n)
+                }
+            }
+        } else {
+            c.tcp.write { out in
+                let before = out.count
+                encode(&out)
+                bytesSent += out.count - before
+            }
         }
         return true
     }

@@ -184,12 +184,16 @@ public final class CurlMulti {
         if timeoutMs == 0 { stats.zeroTimers += 1 }
         // 0 means "soon", but curl must not be called from inside its own callback (docs/reactor-notes.md C3): a 0 ms
         // loop timer runs after the current batch.
-        timer = loop.schedule(afterMillis: Int64(timeoutMs)) { [weak self] in
-            guard let self else { return }
-            self.timer = nil
-            self.timerDeadlineMs = -1
-            self.action(CURL_SOCKET_TIMEOUT, 0)
-        }
+        timer = loop.schedule(afterMillis: Int64(timeoutMs), timerFired)
+    }
+
+    /// curl's timer, built once: curl re-arms it often (every add, pause and resume, and as its
+    /// own deadlines move), and a closure per arming would be an allocation each time.
+    private lazy var timerFired: () -> Void = { [weak self] in
+        guard let self else { return }
+        self.timer = nil
+        self.timerDeadlineMs = -1
+        self.action(CURL_SOCKET_TIMEOUT, 0)
     }
 
     // MARK: loop → curl

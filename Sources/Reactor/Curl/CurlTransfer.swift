@@ -101,8 +101,10 @@ public final class CurlTransfer {
         try check(e.set(CURLOPT_PRIVATE, pointer: me), "PRIVATE")
         try check(ccurl_easy_setopt_write_cb(e.raw) { ptr, size, count, userdata in
             guard let userdata else { return 0 }
-            let t = Unmanaged<CurlTransfer>.fromOpaque(userdata).takeUnretainedValue()
-            return t.received(UnsafeRawBufferPointer(start: ptr, count: size * count))
+            // Guaranteed: the multi holds the transfer while curl runs it, so no retain per chunk.
+            return Unmanaged<CurlTransfer>.fromOpaque(userdata)._withUnsafeGuaranteedRef {
+                $0.received(UnsafeRawBufferPointer(start: ptr, count: size * count))
+            }
         }, "WRITEFUNCTION")
         try check(e.set(CURLOPT_WRITEDATA, pointer: me), "WRITEDATA")
         try check(ccurl_easy_setopt_header_cb(e.raw) { ptr, size, count, userdata in
@@ -150,6 +152,7 @@ public final class CurlTransfer {
         try check(e.set(CURLOPT_PIPEWAIT, 1), "PIPEWAIT")
         try check(e.set(CURLOPT_TCP_NODELAY, 1), "TCP_NODELAY")
         try check(e.set(CURLOPT_BUFFERSIZE, max(1024, call.receiveBufferBytes)), "BUFFERSIZE")
+        try check(e.set(CURLOPT_UPLOAD_BUFFERSIZE, max(16 * 1024, call.uploadBufferBytes)), "UPLOAD_BUFFERSIZE")
         // CURLOPT_ACCEPT_ENCODING stays unset: identity, so SSE bytes reach us as the server sent them.
         if call.connectTimeoutMs > 0 { try check(e.set(CURLOPT_CONNECTTIMEOUT_MS, call.connectTimeoutMs), "CONNECTTIMEOUT_MS") }
     }
@@ -240,11 +243,13 @@ public final class CurlTransfer {
 
     /// Each body chunk only moves the deadline; the one scheduled timer re-arms itself for the
     /// remainder when it fires early. Cancelling and scheduling a timer per chunk (per token) cost
-    /// a closure and heap work on the hot path.
+    /// a closure and heap work on the hot path. The deadline counts from the loop pass's cached
+    /// clock: a chunk is read in the pass that woke for it, and a timeout of seconds does not need
+    /// a clock read per token.
     private func armIdleTimer() {
         guard call.idleTimeoutMs > 0 else { return }
         let nanos = UInt64(call.idleTimeoutMs) * 1_000_000
-        idleDeadline = monotonicNanos() &+ nanos
+        idleDeadline = loop.now &+ nanos
         if idleTimer == nil { scheduleIdleTimer(afterNanos: nanos) }
     }
 

@@ -30,6 +30,11 @@ public struct UpstreamCall: Sendable {
     /// curl's receive buffer (CURLOPT_BUFFERSIZE), allocated per transfer: 16 KiB by default,
     /// most of a held stream's memory; token chunks are a few hundred bytes.
     public var receiveBufferBytes: Int = 2048
+    /// curl's upload buffer (CURLOPT_UPLOAD_BUFFERSIZE): 64 KiB by default, allocated for a POST
+    /// over TLS on HTTP/1.1 (curl copies the request there so OpenSSL can retry a write) and
+    /// kept until the transfer ends, i.e. for the whole held stream. 16 KiB is curl's minimum;
+    /// a larger request body is then sent in more writes.
+    public var uploadBufferBytes: Int = 16 * 1024
 
     public init(url: String, method: Method = .post, headers: [(String, String)] = [], body: [UInt8] = [],
                 httpVersion: HTTPVersion = .http2, connectTimeoutMs: Int = 10_000, firstByteTimeoutMs: Int = 60_000,
