@@ -353,6 +353,9 @@ def test_every_run_of_a_multi_model_turn_counts_against_the_key(stack):
     turn = httpx.post(f"{a}/api/v1/chat", json={"message": "[mock tokens=3]", "models": ["priced", "local"]},
                       headers=auth, timeout=30)
     assert turn.status_code == 200 and "event: end" in turn.text, turn.text
+    # Admitted once per model, the turn still carries one set of headers: the last admission's.
+    limits = turn.headers.get_list("ratelimit")
+    assert len(limits) == 1 and re.fullmatch(r'"requests";r=1;t=\d+', limits[0]), turn.headers
     assert native(a, secret, "[mock tokens=2]").status_code == 200  # the third request of the minute
     assert_limited(native(a, secret, "[mock tokens=2]"), "requests", 3, openai=False)
     body = usage_when(a, secret, lambda t: t["requests"] >= 3)

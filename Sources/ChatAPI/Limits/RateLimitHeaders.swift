@@ -25,18 +25,20 @@ enum RateLimitHeaders {
             if !state.isEmpty { state += ", " }
             state += "\"tokens\";r=\(t.remaining);t=\(KeyLimiter.seconds(t.resetMs))"
         }
-        h.add("RateLimit-Policy", policy)
-        h.add("RateLimit", state)
+        // Replaced, not added: a turn of several models is admitted once per model, and the
+        // response says where the last admission left the key.
+        h.replaceOrAdd("RateLimit-Policy", policy)
+        h.replaceOrAdd("RateLimit", state)
         guard openAI else { return }
         if let r = requests {
-            h.add("x-ratelimit-limit-requests", String(r.limit))
-            h.add("x-ratelimit-remaining-requests", String(r.remaining))
-            h.add("x-ratelimit-reset-requests", duration(r.resetMs))
+            h.replaceOrAdd("x-ratelimit-limit-requests", String(r.limit))
+            h.replaceOrAdd("x-ratelimit-remaining-requests", String(r.remaining))
+            h.replaceOrAdd("x-ratelimit-reset-requests", duration(r.resetMs))
         }
         if let t = tokens {
-            h.add("x-ratelimit-limit-tokens", String(t.limit))
-            h.add("x-ratelimit-remaining-tokens", String(t.remaining))
-            h.add("x-ratelimit-reset-tokens", duration(t.resetMs))
+            h.replaceOrAdd("x-ratelimit-limit-tokens", String(t.limit))
+            h.replaceOrAdd("x-ratelimit-remaining-tokens", String(t.remaining))
+            h.replaceOrAdd("x-ratelimit-reset-tokens", duration(t.resetMs))
         }
     }
 
