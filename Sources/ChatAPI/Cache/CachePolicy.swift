@@ -53,12 +53,3 @@ struct CachePolicy: Equatable {
         return CachePolicy(lookup: !ask.noCache, ttlSeconds: ttl)
     }
 }
-
-private extension Substring {
-    var trimmingSpaces: Substring {
-        var s = self
-        while s.first == " " || s.first == "\t" { s.removeFirst() }
-        while s.last == " " || s.last == "\t" { s.removeLast() }
-        return s
-    }
-}

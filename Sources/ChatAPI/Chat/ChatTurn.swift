@@ -24,10 +24,6 @@ struct TurnStorage {
     }
 }
 
-/// One chat turn from request to stored answer. It owns the upstream stream, the ping timer and
-/// the client response, and links them: the client's backpressure pauses the upstream, a client
-/// that leaves cancels it (or not, by policy), and the answer is stored before the closing frame
-/// goes out, so a client that reads the conversation right after `done` sees it.
 /// What a multi-model turn hears from each of its runs.
 protocol RunObserver: AnyObject {
     /// The run's first token: in `fastest` mode, the winner.
@@ -36,6 +32,10 @@ protocol RunObserver: AnyObject {
     func runDidFinish(_ run: ChatTurn, status: MessageStatus, selected: Bool)
 }
 
+/// One chat turn from request to stored answer. It owns the upstream stream, the ping timer and
+/// the client response, and links them: the client's backpressure pauses the upstream, a client
+/// that leaves cancels it (or not, by policy), and the answer is stored before the closing frame
+/// goes out, so a client that reads the conversation right after `done` sees it.
 final class ChatTurn: ResilientUpstreamDelegate {
     private unowned let service: ChatService
     private let responder: any TurnOutput

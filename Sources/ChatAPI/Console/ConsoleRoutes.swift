@@ -40,17 +40,11 @@ enum ConsoleRoutes {
     /// §13.1.2 asks (a `W/` prefix is ignored).
     static func etagMatches(_ header: String, _ etag: String) -> Bool {
         for part in header.split(separator: ",") {
-            var tag = part.trimmingSpaces()
+            var tag = part.trimmingSpaces
             if tag == "*" { return true }
             if tag.hasPrefix("W/") { tag = String(tag.dropFirst(2)) }
             if tag == etag { return true }
         }
         return false
-    }
-}
-
-private extension Substring {
-    func trimmingSpaces() -> String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }
