@@ -15,13 +15,7 @@ import pytest
 
 from conftest import KEYS, start_relay
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-HAVE_BROWSER = os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)
-NEEDS_BROWSER = pytest.mark.skipif(
-    not HAVE_BROWSER,
-    reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian's chromium, chromium-driver): run scripts/install-deps.sh --test",
-)
+from browser import NEEDS_BROWSER, chromium  # noqa: F401  (NEEDS_BROWSER is re-exported to the console tests)
 KEY = KEYS[0]
 AUTH = {"Authorization": f"Bearer {KEY}"}
 # A model the mock upstream serves with the pace a prompt asks for ([mock tokens=N delay=MS]).
@@ -86,28 +80,8 @@ def api(console_relay):
 
 @pytest.fixture(scope="module")
 def browser(workdir):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    # Only Debian's chromium and chromedriver: Selenium Manager must not download anything.
-    old = os.environ.get("SE_OFFLINE")
-    os.environ["SE_OFFLINE"] = "true"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--no-proxy-server",
-                "--window-size=1280,900", "--no-first-run", "--disable-extensions", "--force-device-scale-factor=1"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(workdir / "chromedriver-console.log"))
-    d = webdriver.Chrome(service=service, options=options)
-    try:
+    with chromium(workdir / "chromedriver-console.log", "1280,900", ("--force-device-scale-factor=1",)) as d:
         yield d
-    finally:
-        d.quit()
-        if old is None:
-            os.environ.pop("SE_OFFLINE", None)
-        else:
-            os.environ["SE_OFFLINE"] = old
 
 
 def wait_for(driver, condition, timeout=20, message=""):

@@ -5,24 +5,17 @@ after three `token` events. The browser reconnects by itself with `Last-Event-ID
 continues from there, and the page ends with exactly the stored answer."""
 
 import json
-import os
 import re
 import socket
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
 
+from browser import NEEDS_BROWSER, chromium
 from conftest import KEYS, start_relay
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-    reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian's chromium, chromium-driver): run scripts/install-deps.sh --test",
-)
+pytestmark = NEEDS_BROWSER
 
 STREAM_PREFIX = "/api/v1/messages/"
 # Long enough that the browser's reconnection (Chromium waits ~3 s by default) comes while the
@@ -213,28 +206,8 @@ def proxy(relay):
 
 @pytest.fixture()
 def driver(workdir):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    # Only Debian's chromium and chromedriver: Selenium Manager must not download anything.
-    old = os.environ.get("SE_OFFLINE")
-    os.environ["SE_OFFLINE"] = "true"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--no-proxy-server",
-                "--window-size=1000,800", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(workdir / "chromedriver.log"))
-    d = webdriver.Chrome(service=service, options=options)
-    try:
+    with chromium(workdir / "chromedriver.log", "1000,800") as d:
         yield d
-    finally:
-        d.quit()
-        if old is None:
-            os.environ.pop("SE_OFFLINE", None)
-        else:
-            os.environ["SE_OFFLINE"] = old
 
 
 def start_turn(relay: str) -> dict:
