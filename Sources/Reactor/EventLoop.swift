@@ -149,7 +149,7 @@ public final class EventLoop {
     /// Runs `body` once just before the loop next sleeps; used to coalesce writes of one tick.
     public func beforeNextSleep(_ body: @escaping () -> Void) { beforeSleep.append(body) }
 
-    /// Queues a connection's coalesced send for just before the loop sleeps.
+    /// Queues a connection's coalesced send: after the event being handled, or before the loop sleeps.
     func enqueueFlush(_ connection: TCPConnection) { pendingFlushes.append(connection) }
 
     /// Stops `run()` after the current tick.
@@ -196,6 +196,10 @@ public final class EventLoop {
                 // Stale: the fd was closed (and maybe reused) by an earlier handler in this batch.
                 guard i < slots.count, let slot = slots[i], slot.generation == gen else { continue }
                 slot.handler.handleIO(IOEvents(epoll: eventMasks[k]))
+                // What this event wrote goes out now, not after the rest of the batch: at 500 streams
+                // a pass holds dozens of token events, and holding every write to the pass's end added
+                // the whole batch's work to each token's delay. Writes of one event stay one send.
+                if !pendingFlushes.isEmpty { runPendingFlushes() }
             }
         }
         runTimers()
@@ -230,20 +234,22 @@ public final class EventLoop {
         }
     }
 
+    private func runPendingFlushes() {
+        if flushBatch.isEmpty {
+            swap(&pendingFlushes, &flushBatch)
+            for c in flushBatch { c.flushQueued() }
+            flushBatch.removeAll(keepingCapacity: true)
+        } else {
+            // Re-entered (a nested tick): copy instead.
+            let batch = pendingFlushes
+            pendingFlushes = []
+            for c in batch { c.flushQueued() }
+        }
+    }
+
     private func runBeforeSleep() {
         while !pendingFlushes.isEmpty || !beforeSleep.isEmpty {
-            if !pendingFlushes.isEmpty {
-                if flushBatch.isEmpty {
-                    swap(&pendingFlushes, &flushBatch)
-                    for c in flushBatch { c.flushQueued() }
-                    flushBatch.removeAll(keepingCapacity: true)
-                } else {
-                    // Re-entered (a nested tick): copy instead.
-                    let batch = pendingFlushes
-                    pendingFlushes = []
-                    for c in batch { c.flushQueued() }
-                }
-            }
+            if !pendingFlushes.isEmpty { runPendingFlushes() }
             if !beforeSleep.isEmpty {
                 if sleepBatch.isEmpty {
                     swap(&beforeSleep, &sleepBatch)
