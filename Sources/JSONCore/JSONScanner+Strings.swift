@@ -14,7 +14,21 @@ extension JSONScanner {
         let start = offset
         var hasEscapes = false
         let n = bytes.count
+        guard let base = bytes.baseAddress else { throw fail(.unexpectedEnd, "unterminated string", at: n) }
         while offset < n {
+            // Most string bytes are plain ASCII: skip them a word at a time and land on the first
+            // byte that needs a look (quote, backslash, control byte or non-ASCII), which the
+            // byte-wise checks below then judge exactly as before.
+            while offset &+ 8 <= n {
+                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                let special = Self.specialStringBytes(word)
+                if special != 0 {
+                    offset &+= special.trailingZeroBitCount &>> 3
+                    break
+                }
+                offset &+= 8
+            }
+            guard offset < n else { break }
             let b = bytes[offset]
             if b == UInt8(ascii: "\"") {
                 let span = StringSpan(start: start, end: offset, hasEscapes: hasEscapes)
@@ -36,6 +50,20 @@ extension JSONScanner {
             }
         }
         throw fail(.unexpectedEnd, "unterminated string", at: n)
+    }
+
+    /// High bit set in each byte of `word` (little-endian order) that is `"`, `\`, below 0x20 or
+    /// above 0x7F. A flag can also appear in a byte above a flagged one (the borrow of the
+    /// subtraction carries upward), never below one, so the lowest flag is always exact.
+    @inline(__always)
+    static func specialStringBytes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let isQuote = (quote &- ones) & ~quote
+        let isBackslash = (backslash &- ones) & ~backslash
+        let isControl = (word &- ones &* 0x20) & ~word
+        return (isQuote | isBackslash | isControl | word) & (ones &* 0x80)
     }
 
     mutating func scanEscape() throws(JSONError) {
@@ -164,14 +192,31 @@ public struct JSONKey {
     /// compare as UTF-8 code units (RFC 8259 §8.3), never with `String ==`, whose canonical
     /// equivalence made an escaped "\u212A" (Kelvin sign) equal "K" while the same name unescaped
     /// did not.
-    @inline(__always)
+    ///
+    /// Inlinable so that each call site in the decoders compiles to a length test against a
+    /// constant plus a short byte compare: decoders test every member name against several
+    /// literals, and an out-of-line call per test was a visible share of decoding time.
+    @inlinable @inline(__always)
     public static func == (key: JSONKey, name: StaticString) -> Bool {
         let n = name.utf8CodeUnitCount
-        let p = UnsafeBufferPointer(start: name.utf8Start, count: n)
-        if key.hasEscapes { return key.string.utf8.elementsEqual(p) }
+        if key.hasEscapes { return escapedEquals(key, name) }
         guard key.bytes.count == n else { return false }
-        for i in 0..<n where key.bytes[i] != p[i] { return false }
+        guard n > 0, let k = key.bytes.baseAddress else { return n == 0 }
+        let p = UnsafeRawPointer(name.utf8Start)
+        var i = 0
+        while i < n {
+            if k.load(fromByteOffset: i, as: UInt8.self) != p.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
         return true
+    }
+
+    /// Rare path (a member name written with escapes): decode, then compare code units.
+    @usableFromInline
+    static func escapedEquals(_ key: JSONKey, _ name: StaticString) -> Bool {
+        let p = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        var decoded = key.string
+        return decoded.withUTF8 { $0.elementsEqual(p) }
     }
 }
 

@@ -118,7 +118,12 @@ public struct JSONScanner {
             throw offset < bytes.count ? fail(.unexpectedByte, "expected a member name") : unexpected()
         }
         let span = try scanString()
-        try expect(UInt8(ascii: ":"))
+        // Provider payloads put the colon right after the name; whitespace takes the full path.
+        if offset < bytes.count, bytes[offset] == UInt8(ascii: ":") {
+            offset += 1
+        } else {
+            try expect(UInt8(ascii: ":"))
+        }
         return JSONKey(bytes: UnsafeRawBufferPointer(rebasing: bytes[span.start..<span.end]), hasEscapes: span.hasEscapes)
     }
 
@@ -230,21 +235,27 @@ public struct JSONScanner {
 
     /// Skips the next value, validating it completely.
     public mutating func skipValue() throws(JSONError) {
-        switch try nextKind() {
-        case .object:
-            try beginObject()
-            while try nextKey() != nil { try skipValue() }
-        case .array:
-            try beginArray()
-            while try nextElement() { try skipValue() }
-        case .string:
+        // Dispatches on the first byte itself (what `nextKind` and `beginObject` would check
+        // again): most of a provider chunk is skipped, so this runs for nearly every member.
+        skipWhitespace()
+        guard offset < bytes.count else { throw fail(.unexpectedEnd, "unexpected end of JSON") }
+        switch bytes[offset] {
+        case UInt8(ascii: "\""):
             _ = try scanString()
-        case .number:
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             _ = try scanNumber()
-        case .bool:
+        case UInt8(ascii: "{"):
+            try enter()
+            while try nextKey() != nil { try skipValue() }
+        case UInt8(ascii: "["):
+            try enter()
+            while try nextElement() { try skipValue() }
+        case UInt8(ascii: "t"), UInt8(ascii: "f"):
             _ = try readBool()
-        case .null:
+        case UInt8(ascii: "n"):
             try readNull()
+        default:
+            throw unexpected()
         }
     }
 

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One server-sent event, borrowed from the decoder's buffers: valid only inside the callback.
 /// Providers compare and scan the bytes in place, so the hot path allocates nothing.
 public struct SSEEventView {
@@ -73,18 +81,25 @@ public struct SSEDecoder {
     /// Consumes `bytes`, calling `onEvent` for every event completed by them.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ onEvent: (SSEEventView) -> Void) throws(SSEError) {
         let n = bytes.count
+        guard n > 0, let base = bytes.baseAddress else { return }
         var i = 0
-        if pendingCR, n > 0 {
+        if pendingCR {
             pendingCR = false
             if bytes[0] == 0x0A { i = 1 }
         }
+        // The usual event arrives whole in one read: its single data line is handed to `onEvent`
+        // straight from `bytes` instead of being copied into `data` first. Whatever is still
+        // borrowed when this call returns (or throws) is copied, since `bytes` is not ours after.
+        var borrowed: UnsafeRawBufferPointer?
+        defer {
+            if let borrowed { data.append(contentsOf: borrowed) }
+        }
+        // Position of the next LF at or after `i` (`n` when there is none), kept across lines so
+        // that a run of CR-only line ends does not search the rest of the buffer once per line.
+        var nextLF = -1
         while i < n {
-            var j = i
-            while j < n {
-                let b = bytes[j]
-                if b == 0x0A || b == 0x0D { break }
-                j += 1
-            }
+            if nextLF < i { nextLF = Self.find(0x0A, base, from: i, to: n) }
+            var j = Self.find(0x0D, base, from: i, to: nextLF)
             if j == n {
                 guard line.count + (n - i) <= maxLineBytes else { throw lineTooLong() }
                 line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<n]))
@@ -92,7 +107,7 @@ public struct SSEDecoder {
             }
             if line.isEmpty {
                 guard j - i <= maxLineBytes else { throw lineTooLong() }
-                if let error = processLine(UnsafeRawBufferPointer(rebasing: bytes[i..<j]), onEvent) { throw error }
+                if let error = processLine(UnsafeRawBufferPointer(rebasing: bytes[i..<j]), inInput: true, &borrowed, onEvent) { throw error }
             } else {
                 guard line.count + (j - i) <= maxLineBytes else { throw lineTooLong() }
                 line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i..<j]))
@@ -103,7 +118,8 @@ public struct SSEDecoder {
                     whole.removeAll(keepingCapacity: true)
                     swap(&whole, &line)
                 }
-                if let error = whole.withUnsafeBytes({ processLine($0, onEvent) }) { throw error }
+                // `whole` is emptied right after, so nothing may be borrowed from it.
+                if let error = whole.withUnsafeBytes({ processLine($0, inInput: false, &borrowed, onEvent) }) { throw error }
             }
             if bytes[j] == 0x0D {
                 if j + 1 < n {
@@ -116,22 +132,34 @@ public struct SSEDecoder {
         }
     }
 
+    /// Offset of the first `byte` in `base[from..<to]`, or `to` when there is none.
+    @inline(__always)
+    static func find(_ byte: UInt8, _ base: UnsafeRawPointer, from: Int, to: Int) -> Int {
+        guard from < to, let hit = memchr(base + from, Int32(byte), to - from) else { return to }
+        return UnsafeRawPointer(hit) - base
+    }
+
     /// End of body. A final line or event missing its terminator is still delivered: some
     /// servers (Gemini has no end marker at all) close right after the last payload.
     public mutating func finish(_ onEvent: (SSEEventView) -> Void) throws(SSEError) {
+        var borrowed: UnsafeRawBufferPointer?
         if !line.isEmpty {
             var whole: [UInt8] = []
             swap(&whole, &line)
-            if let error = whole.withUnsafeBytes({ processLine($0, onEvent) }) { throw error }
+            if let error = whole.withUnsafeBytes({ processLine($0, inInput: false, &borrowed, onEvent) }) { throw error }
         }
-        _ = processLine(UnsafeRawBufferPointer(start: nil, count: 0), onEvent)
+        _ = processLine(UnsafeRawBufferPointer(start: nil, count: 0), inInput: false, &borrowed, onEvent)
         pendingCR = false
     }
 
-    /// Handles one complete line; returns the error that stops the stream, if any.
-    mutating func processLine(_ l: UnsafeRawBufferPointer, _ onEvent: (SSEEventView) -> Void) -> SSEError? {
+    /// Handles one complete line; returns the error that stops the stream, if any. `inInput`: `l`
+    /// lies in the bytes given to the current `feed`, so a first data line may stay there (in
+    /// `borrowed`) until the event is dispatched or `feed` returns.
+    mutating func processLine(_ l: UnsafeRawBufferPointer, inInput: Bool,
+                              _ borrowed: inout UnsafeRawBufferPointer?, _ onEvent: (SSEEventView) -> Void) -> SSEError? {
         guard !l.isEmpty else {
-            dispatch(onEvent)
+            dispatch(borrowed, onEvent)
+            borrowed = nil
             return nil
         }
         if l[0] == UInt8(ascii: ":") { return nil }
@@ -142,12 +170,21 @@ public struct SSEDecoder {
         if valueStart < l.count && l[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
         let value = UnsafeRawBufferPointer(rebasing: l[valueStart..<l.count])
         if SSEEventView.equal(name, "data") {
+            // A second data line joins the first with LF: the first must be in `data` by then.
+            if let first = borrowed {
+                data.append(contentsOf: first)
+                borrowed = nil
+            }
             // Checked before anything is appended, the joining LF included, so a refused event
             // never leaves the buffer past its bound.
             let separator = hasData ? 1 : 0
             guard data.count + separator + value.count <= maxLineBytes else { return SSEError(message: "SSE event larger than \(maxLineBytes) bytes") }
-            if hasData { data.append(0x0A) }
-            data.append(contentsOf: value)
+            if !hasData, inInput {
+                borrowed = value
+            } else {
+                if hasData { data.append(0x0A) }
+                data.append(contentsOf: value)
+            }
             hasData = true
         } else if SSEEventView.equal(name, "event") {
             eventName.removeAll(keepingCapacity: true)
@@ -158,7 +195,8 @@ public struct SSEDecoder {
         return nil
     }
 
-    mutating func dispatch(_ onEvent: (SSEEventView) -> Void) {
+    /// `borrowed`, when set, is the event's whole data (and `data` is empty).
+    mutating func dispatch(_ borrowed: UnsafeRawBufferPointer?, _ onEvent: (SSEEventView) -> Void) {
         defer {
             data.removeAll(keepingCapacity: true)
             eventName.removeAll(keepingCapacity: true)
@@ -168,6 +206,12 @@ public struct SSEDecoder {
         // Per WHATWG, an event without data lines is not dispatched.
         guard hasData else { return }
         let named = hasEventName
+        if let borrowed {
+            eventName.withUnsafeBytes { e in
+                onEvent(SSEEventView(event: named ? e : nil, data: borrowed))
+            }
+            return
+        }
         data.withUnsafeBytes { d in
             eventName.withUnsafeBytes { e in
                 onEvent(SSEEventView(event: named ? e : nil, data: d))
