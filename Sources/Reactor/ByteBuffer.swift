@@ -12,6 +12,15 @@ public struct ByteBuffer {
     /// drain and grows again from nothing on the next append.
     public var keepsCapacity: Int
 
+    /// Also drop, when the buffer empties, a capacity the bytes it just held used less than half
+    /// of (above `ByteBuffer.smallCapacity`). A held stream's outbound buffer grows once for its
+    /// response head, then carries one small frame a second: kept, the head's allocation would
+    /// stay with it for as long as the stream is open. A steady flow of similar frames keeps its
+    /// allocation as before.
+    public var fitsCapacityToUse = false
+    /// Never worth freeing on a drain.
+    public static let smallCapacity = 512
+
     public init(keepsCapacity: Int = ByteBuffer.keptCapacity) { self.keepsCapacity = keepsCapacity }
     public init(capacity: Int) {
         keepsCapacity = ByteBuffer.keptCapacity
@@ -43,7 +52,11 @@ public struct ByteBuffer {
     public mutating func consume(_ n: Int) {
         readIndex += min(n, count)
         if readIndex == storage.count {
-            storage.removeAll(keepingCapacity: storage.capacity <= keepsCapacity)
+            // `storage.count`: every byte appended since the last drain (or compaction).
+            let cap = storage.capacity
+            let keep = cap <= keepsCapacity
+                && (!fitsCapacityToUse || cap <= ByteBuffer.smallCapacity || cap <= 2 * storage.count)
+            storage.removeAll(keepingCapacity: keep)
             readIndex = 0
         } else if readIndex >= 32 * 1024 && readIndex * 2 >= storage.count {
             storage.removeSubrange(0..<readIndex)

@@ -8,8 +8,13 @@ public struct OutboundBuffer {
     public let hardLimit: Int
     /// Keeps up to 4 KiB when drained: a pass's frames for one stream (a few hundred bytes each, more
     /// when a burst of tokens arrives at once) then reuse one allocation instead of a malloc and a
-    /// free per pass. A held stream's frames stay far below it, so its memory does not change.
-    private(set) var bytes = ByteBuffer(keepsCapacity: 4 * 1024)
+    /// free per pass. A held stream's frames stay far below it; the larger allocation its
+    /// response head needed is given up on a later drain (`ByteBuffer.fitsCapacityToUse`).
+    private(set) var bytes: ByteBuffer = {
+        var b = ByteBuffer(keepsCapacity: 4 * 1024)
+        b.fitsCapacityToUse = true
+        return b
+    }()
     /// False between crossing `highWater` and draining below `lowWater`.
     public private(set) var isWritable = true
 

@@ -5,9 +5,13 @@ import Reactor
 /// conversation is the hex digest of the key that created it.
 public struct APIKeys: Sendable {
     private let digests: [[UInt8]]
+    /// Each digest in hex: a caller's owner id, worked out once here rather than per request
+    /// (every open stream held its own copy).
+    private let owners: [String]
 
     public init(keys: [String]) {
         digests = keys.map(APIKeys.sha256)
+        owners = digests.map(APIKeys.hex)
     }
 
     public var isEmpty: Bool { digests.isEmpty }
@@ -28,7 +32,17 @@ public struct APIKeys: Sendable {
     private func owner(ofTrimmed key: String) -> String? {
         guard !key.isEmpty else { return nil }
         let d = APIKeys.sha256(key)
-        return contains(digest: d) ? APIKeys.hex(d) : nil
+        return owner(ofDigest: d)
+    }
+
+    /// The owner id (hex of `d`) when `d` is one of these keys' digests.
+    func owner(ofDigest d: [UInt8]) -> String? {
+        var match: Int?
+        for (i, known) in digests.enumerated() {
+            // Every digest is compared, match or not: the time taken does not depend on which key matched.
+            if Crypto.constantTimeEquals(d, known) { match = i }
+        }
+        return match.map { owners[$0] }
     }
 
     /// Whether `d` (a SHA-256) is one of these keys'.

@@ -5,7 +5,8 @@ import Storage
 
 /// Where a turn's messages are kept, when they are kept: the stored conversation the answer
 /// belongs to. Absent for stateless requests (the OpenAI surface without X-Conversation-Id).
-struct TurnStorage {
+/// A class: inline, the optional took a few hundred bytes of every turn, stored or not.
+final class TurnStorage {
     let store: ChatStore
     let owner: String
     /// What `beginTurn` stored, kept until the answer is final in case the database lost it; of
@@ -56,7 +57,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
     /// Who pays: usage is billed to them, and their key's stream slot is held until the end.
     private let caller: Caller
     private let admission: Admission
-    private var request: ChatRequest?
+    private var request: SharedRequest?
     /// Text events of attempts abandoned midway (restarted elsewhere): generated, so billed.
     private var discardedTokens = 0
     private var billed = false
@@ -79,7 +80,8 @@ final class ChatTurn: ResilientUpstreamDelegate {
     private var servedFromCache = false
     private var attempts: [AttemptRecord] = []
 
-    /// The answer so far: the one copy kept, for storage (and for non-streamed responses).
+    /// The answer so far: the one copy kept, for storage (and for non-streamed responses); empty
+    /// for a stream that is not stored.
     private var answer = ""
     private var usage: Usage?
     private var finish: FinishReason?
@@ -123,6 +125,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
     func start(_ request: ChatRequest) {
         // A run its multi-model turn stopped before it began (a `fastest` race already won).
         guard !ended else { return }
+        let request = SharedRequest(request)
         self.request = request
         if let id = storage?.start.assistantMessageID {
             service.liveAnswers[id] = self
@@ -136,7 +139,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
         if responder.isShared { headersSent = true }
         if let policy = cachePolicy {
             let route = self.route, fallbacks = self.fallbacks
-            service.responseCache.share(CacheKey(request, model: route.name), policy: policy, model: route.name,
+            service.responseCache.share(CacheKey(request.value, model: route.name), policy: policy, model: route.name,
                                         then: { [self] answer, pays in
                 guard !ended else { return }
                 freeOfCharge = !pays
@@ -242,7 +245,9 @@ final class ChatTurn: ResilientUpstreamDelegate {
             }
             tokens += 1
             if !clientGone { service.upstreamMetrics.tokenRelayed(route.provider) }
-            answer += text
+            // Kept only where it is read again: storage (and resuming clients, which need it), or a
+            // non-streamed response. A stateless stream would hold its whole text for nothing.
+            if stored || !streaming { answer += text }
             if stored { service.progressWriter.schedule() }
             if !followers.isEmpty {
                 let n = text.unicodeScalars.count
@@ -453,7 +458,7 @@ final class ChatTurn: ResilientUpstreamDelegate {
         if let p = usage?.promptTokens {
             prompt = Int64(p)
         } else if generated, let request {
-            prompt = Int64(InputTokenEstimate.count(request, kind: route.deployment.kind))
+            prompt = Int64(InputTokenEstimate.count(request.value, kind: route.deployment.kind))
             estimated = true
         } else {
             prompt = 0

@@ -39,7 +39,9 @@ struct OpenAIWire: ClientWire {
         }
         prefixCount = head.count
         if stream { head.append(contentsOf: #"[{"index":0,"delta":{"content":"#.utf8) }
-        tokenHead = head
+        // Copied to its exact size: grown by appends, the array had up to twice the room, held
+        // for as long as the stream is open.
+        tokenHead = head.withUnsafeBufferPointer { Array($0) }
     }
 
     func streamHeaders() -> HTTPHeaders { Self.sseHeaders() }

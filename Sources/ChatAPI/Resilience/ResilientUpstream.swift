@@ -19,7 +19,7 @@ protocol ResilientUpstreamDelegate: UpstreamStreamDelegate {
 final class ResilientUpstream: UpstreamStream {
     private unowned let service: ChatService
     private weak var delegate: ResilientUpstreamDelegate?
-    private let request: ChatRequest
+    private let request: SharedRequest
     private var plan: TurnPlan
     private let startedAt: UInt64
     private let restartMidstream: Bool
@@ -36,7 +36,17 @@ final class ResilientUpstream: UpstreamStream {
     private var ended = false
     private var backoffTimer: TimerID?
     private var hedgeTimer: TimerID?
-    private var lastError: ProviderError?
+    /// Boxed: set only once an attempt failed, and inline it took a hundred-odd bytes of every turn.
+    private var lastFailure: Failure?
+    private var lastError: ProviderError? {
+        get { lastFailure?.error }
+        set { lastFailure = newValue.map(Failure.init) }
+    }
+
+    private final class Failure {
+        let error: ProviderError
+        init(_ error: ProviderError) { self.error = error }
+    }
 
     /// True while nothing is in flight because a retry waits for its backoff.
     var isWaitingToRetry: Bool { backoffTimer != nil }
@@ -46,7 +56,7 @@ final class ResilientUpstream: UpstreamStream {
     private(set) var attemptsStarted = 0
     private(set) var lastAttemptStartedAt: UInt64 = 0
 
-    init(service: ChatService, request: ChatRequest, route: RoutedModel, requestFallbacks: [String]?, restartAllowed: Bool,
+    init(service: ChatService, request: SharedRequest, route: RoutedModel, requestFallbacks: [String]?, restartAllowed: Bool,
          delegate: ResilientUpstreamDelegate) {
         self.service = service
         self.delegate = delegate
@@ -66,8 +76,13 @@ final class ResilientUpstream: UpstreamStream {
             giveUp()
             return
         }
-        route = first.route
-        launch(first.route, hedge: false)
+        // Usually the plan picks the deployment the turn was routed to, from the same catalog
+        // entry: the route already held then serves, and the plan's equal copy (its own
+        // allocation) is dropped.
+        let same = route.entry != nil && first.route.name == route.name && first.route.deployment.id == route.deployment.id
+            && first.route.model == route.model
+        if !same { route = first.route }
+        launch(route, hedge: false)
     }
 
     // MARK: UpstreamStream
@@ -128,7 +143,7 @@ final class ResilientUpstream: UpstreamStream {
         attemptsStarted += 1
         lastAttemptStartedAt = attempt.startedAt
         service.resilienceMetrics.attemptStarted(retry: !hedge && !attempts.isEmpty)
-        switch service.makeUpstream(request, route: r, delegate: attempt) {
+        switch service.makeUpstream(request.value, route: r, delegate: attempt) {
         case .success(let s):
             attempt.stream = s
             if paused { s.pause() }

@@ -70,8 +70,8 @@ extension ChatService {
         }
         let digest = APIKeys.sha256(secret)
         let caller: Caller
-        if keys.contains(digest: digest) {
-            caller = Caller(owner: APIKeys.hex(digest), key: nil)
+        if let owner = keys.owner(ofDigest: digest) {
+            caller = Caller(owner: owner, key: nil)
         } else if let key = keyDirectory.lookup(hash: APIKeys.hex(digest)) {
             guard !key.record.isRevoked else { refuseKey("this API key has been revoked", r, shape); return nil }
             caller = Caller(owner: KeyStore.owner(ofKeyID: key.record.id), key: key)

@@ -48,7 +48,9 @@ final class CurlProviderStream: UpstreamStream, CurlTransferDelegate {
 
     func transferDidReceiveHead(_ t: CurlTransfer, status: Int, headers: [(String, String)]) {
         self.status = status
-        self.headers = headers
+        // Only an error answer's headers are read (Retry-After and the like); a streamed answer
+        // would hold its head for as long as the stream stays open.
+        if status != 200 { self.headers = headers }
         if status == 200 { delegate?.upstreamDidStart() }
     }
 

@@ -6,7 +6,8 @@ import Reactor
 public final class HTTPResponder {
     public enum State { case pending, streaming, finished }
 
-    public let head: HTTPRequestHead
+    /// The request's head. Its header fields are dropped once a stream begins (see `beginStream`).
+    public private(set) var head: HTTPRequestHead
     public private(set) var state: State = .pending
     /// Status sent, for the access log.
     public private(set) var status = 0
@@ -100,6 +101,11 @@ public final class HTTPResponder {
         c.tcp.write { writeHead(status: status, headers: h, into: &$0) }
         // A streamed answer may stay open for minutes with nothing to read meanwhile.
         c.tcp.releaseIdleReadBuffer()
+        // Handlers read the request's fields before answering; for the rest of a long stream only
+        // the method, path and version are used (framing, the access log).
+        head.headers = HTTPHeaders()
+        head.target = ""
+        extraHeaders = HTTPHeaders()  // written with the head; no second head follows
         if head.method == .head { endStream() }
     }
 

@@ -137,6 +137,10 @@ final class HTTPServerConnection: TCPConnectionDelegate {
         } else {
             server.router.handle(request, responder)
         }
+        // Still answering (a stream, or a wait for the database): nothing is read until it ends,
+        // so the read buffer need not stay allocated meanwhile. A request answered at once keeps
+        // it for the next one on this connection.
+        if current === responder { tcp.releaseIdleReadBuffer() }
     }
 
     private func fail(_ error: HTTPParseError, began: UInt64) {

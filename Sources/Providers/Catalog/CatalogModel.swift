@@ -37,24 +37,57 @@ public struct ModelResilience: Sendable, Equatable {
 
 /// A public model name and the deployments that serve it.
 public struct CatalogModel: Sendable {
+    /// The fields, in one shared box (Sources/Providers/Catalog/SharedValue.swift): a turn's plan
+    /// and its routed model keep this entry for the whole stream.
+    private struct Fields: Sendable {
+        var name: String
+        var deployments: [Deployment]
+        var defaults: ModelDefaults
+        var resilience: ModelResilience
+        var line: Int
+        var listed: Bool
+    }
+
+    private var box: SharedValue<Fields>
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        var f = box.value
+        change(&f)
+        box = SharedValue(f)
+    }
+
     /// As written in the catalog: `chat-fast`, or a wildcard such as `openai/*` or `gpt-*`.
-    public var name: String
-    public var deployments: [Deployment]
-    public var defaults: ModelDefaults
-    public var resilience: ModelResilience
-    public var line: Int
+    public var name: String {
+        get { box.value.name }
+        set { update { $0.name = newValue } }
+    }
+    public var deployments: [Deployment] {
+        get { box.value.deployments }
+        set { update { $0.deployments = newValue } }
+    }
+    public var defaults: ModelDefaults {
+        get { box.value.defaults }
+        set { update { $0.defaults = newValue } }
+    }
+    public var resilience: ModelResilience {
+        get { box.value.resilience }
+        set { update { $0.resilience = newValue } }
+    }
+    public var line: Int {
+        get { box.value.line }
+        set { update { $0.line = newValue } }
+    }
     /// Shown in model listings. The built-in catalog hides its prefix patterns (`o3*`, `models/gemini-*`),
     /// which route but would only clutter a client's model picker.
-    public var listed: Bool
+    public var listed: Bool {
+        get { box.value.listed }
+        set { update { $0.listed = newValue } }
+    }
 
     public init(name: String, deployments: [Deployment], defaults: ModelDefaults = ModelDefaults(),
                 resilience: ModelResilience = ModelResilience(), line: Int = 0, listed: Bool = true) {
-        self.name = name
-        self.deployments = deployments
-        self.defaults = defaults
-        self.resilience = resilience
-        self.line = line
-        self.listed = listed
+        box = SharedValue(Fields(name: name, deployments: deployments, defaults: defaults, resilience: resilience,
+                                 line: line, listed: listed))
     }
 
     /// The kind shown for the model: its first deployment that has a key, else its first.
@@ -92,24 +125,58 @@ public struct CatalogModel: Sendable {
 
 /// A model name resolved to the deployment that will serve this turn.
 public struct RoutedModel: Sendable {
+    /// The fields, in one shared box (Sources/Providers/Catalog/SharedValue.swift): the turn, its
+    /// resilient upstream, each attempt and a shared answer all hold the route for the whole
+    /// stream, and each copy is now one retain.
+    private struct Fields: Sendable {
+        var name: String
+        var deployment: Deployment
+        var model: String
+        var defaults: ModelDefaults
+        var resilience: ModelResilience
+        var entry: CatalogModel?
+    }
+
+    private var box: SharedValue<Fields>
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        var f = box.value
+        change(&f)
+        box = SharedValue(f)
+    }
+
     /// The public name the client sent.
-    public var name: String
-    public var deployment: Deployment
+    public var name: String {
+        get { box.value.name }
+        set { update { $0.name = newValue } }
+    }
+    public var deployment: Deployment {
+        get { box.value.deployment }
+        set { update { $0.deployment = newValue } }
+    }
     /// The id sent upstream.
-    public var model: String
-    public var defaults: ModelDefaults
-    public var resilience: ModelResilience
+    public var model: String {
+        get { box.value.model }
+        set { update { $0.model = newValue } }
+    }
+    public var defaults: ModelDefaults {
+        get { box.value.defaults }
+        set { update { $0.defaults = newValue } }
+    }
+    public var resilience: ModelResilience {
+        get { box.value.resilience }
+        set { update { $0.resilience = newValue } }
+    }
     /// The catalog entry this route was resolved from (its other deployments, for failover).
-    public var entry: CatalogModel?
+    public var entry: CatalogModel? {
+        get { box.value.entry }
+        set { update { $0.entry = newValue } }
+    }
 
     public init(name: String, deployment: Deployment, model: String, defaults: ModelDefaults = ModelDefaults(),
                 resilience: ModelResilience = ModelResilience(), entry: CatalogModel? = nil) {
-        self.name = name
-        self.deployment = deployment
-        self.model = model
-        self.defaults = defaults
-        self.resilience = resilience
-        self.entry = entry
+        box = SharedValue(Fields(name: name, deployment: deployment, model: model, defaults: defaults,
+                                 resilience: resilience, entry: entry))
     }
 
     /// The wire family: which decoder and error shape apply.
