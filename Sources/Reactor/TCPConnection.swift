@@ -57,8 +57,8 @@ public struct TCPConnectionLimits: Sendable {
 }
 
 /// One non-blocking TCP socket on a loop: a bounded read buffer, an outbound buffer with
-/// watermarks, EPOLLOUT armed only while bytes are pending, and writes of one tick coalesced
-/// into one send just before the loop sleeps.
+/// watermarks, EPOLLOUT armed only while bytes are pending, and the writes of one event (or of
+/// the timers and ticks of a pass) coalesced into one send.
 public final class TCPConnection: IOHandler {
     public let fd: Int32
     public unowned let loop: EventLoop
@@ -141,7 +141,7 @@ public final class TCPConnection: IOHandler {
         loop.enqueueFlush(self)
     }
 
-    /// The loop's before-sleep pass: send what this tick queued.
+    /// The loop's flush after an event or before sleeping: send what was queued since.
     func flushQueued() {
         flushScheduled = false
         flush()

@@ -108,3 +108,58 @@ final class Pair {
         #expect(c.isClosed)
     }
 }
+
+/// Two handlers made ready together, so one `epoll_wait` returns both: the first to run writes to
+/// a connection, the second looks (without consuming) at what the peer has received by then.
+private final class SameBatchProbe: IOHandler {
+    /// A pipe: its read end is registered, a byte in its write end makes it ready.
+    var ends: [Int32] = [-1, -1]
+    var fd: Int32 { ends[0] }
+    let onReady: () -> Void
+    init(onReady: @escaping () -> Void) {
+        _ = pipe(&ends)
+        self.onReady = onReady
+    }
+    func handleIO(_ events: IOEvents) {
+        var byte: UInt8 = 0
+        _ = read(ends[0], &byte, 1)
+        onReady()
+    }
+    func fire() {
+        var byte: UInt8 = 1
+        _ = write(ends[1], &byte, 1)
+    }
+    func closeEnds() { close(ends[0]); close(ends[1]) }
+}
+
+@Suite struct WritePerEventTests {
+    /// A token written while handling one event reaches its client before the loop handles the
+    /// rest of that batch: at 500 streams a batch holds dozens of events, and sending only at the
+    /// batch's end added all of their work to every token's delay.
+    @Test func anEventsWriteIsSentBeforeTheNextEventOfTheBatch() throws {
+        let p = try Pair()
+        let server = try #require(p.server)
+        var handled = 0
+        var peerHadBytes: Int?
+        let onReady = {
+            handled += 1
+            if handled == 1 {
+                server.write("token")
+            } else {
+                var peek = [UInt8](repeating: 0, count: 16)
+                peerHadBytes = recv(p.client.fd, &peek, peek.count, Int32(MSG_PEEK | MSG_DONTWAIT))
+            }
+        }
+        let a = SameBatchProbe(onReady: onReady), b = SameBatchProbe(onReady: onReady)
+        defer { a.closeEnds(); b.closeEnds() }
+        let ta = try p.loop.register(fd: a.fd, interest: .readable, handler: a)
+        let tb = try p.loop.register(fd: b.fd, interest: .readable, handler: b)
+        defer { p.loop.deregister(ta); p.loop.deregister(tb) }
+        a.fire()
+        b.fire()
+        p.loop.tick(block: false)
+        #expect(handled == 2, "both events should come back from one epoll_wait")
+        #expect(peerHadBytes == 5, "the first event's write should be on the wire before the second event runs")
+        #expect(runLoop(p.loop) { p.clientDelegate.received.count == 5 })
+    }
+}
