@@ -50,11 +50,7 @@ public struct CatalogModel: Sendable {
 
     private var box: SharedValue<Fields>
 
-    private mutating func update(_ change: (inout Fields) -> Void) {
-        var f = box.value
-        change(&f)
-        box = SharedValue(f)
-    }
+    private mutating func update(_ change: (inout Fields) -> Void) { box = box.updated(change) }
 
     /// As written in the catalog: `chat-fast`, or a wildcard such as `openai/*` or `gpt-*`.
     public var name: String {
@@ -139,11 +135,7 @@ public struct RoutedModel: Sendable {
 
     private var box: SharedValue<Fields>
 
-    private mutating func update(_ change: (inout Fields) -> Void) {
-        var f = box.value
-        change(&f)
-        box = SharedValue(f)
-    }
+    private mutating func update(_ change: (inout Fields) -> Void) { box = box.updated(change) }
 
     /// The public name the client sent.
     public var name: String {

@@ -49,11 +49,7 @@ public struct Deployment: Sendable {
 
     private var box: SharedValue<Fields>
 
-    private mutating func update(_ change: (inout Fields) -> Void) {
-        var f = box.value
-        change(&f)
-        box = SharedValue(f)
-    }
+    private mutating func update(_ change: (inout Fields) -> Void) { box = box.updated(change) }
 
     /// Unique in the catalog; stored with every answer it produced.
     public var id: String {

@@ -10,4 +10,11 @@ final class SharedValue<Value: Sendable>: Sendable {
     init(_ value: Value) {
         self.value = value
     }
+
+    /// A new box with `change` applied; holders of this one keep what they had.
+    func updated(_ change: (inout Value) -> Void) -> SharedValue<Value> {
+        var v = value
+        change(&v)
+        return SharedValue(v)
+    }
 }
