@@ -29,12 +29,8 @@ struct OpenAIWire: ClientWire {
         self.id = id
         var head: [UInt8] = []
         if stream {
-            head.append(contentsOf: #"data: {"id":""#.utf8)
-            head.append(contentsOf: id.utf8)
-            head.append(contentsOf: #"","object":"chat.completion.chunk","created":"#.utf8)
-            JSON.appendInt(created, to: &head)
-            head.append(contentsOf: #","model":"#.utf8)
-            JSON.appendString(model, to: &head)
+            head.append(contentsOf: "data: ".utf8)
+            Self.appendOpening(object: "chat.completion.chunk", id: id, created: created, model: model, to: &head)
             head.append(contentsOf: #","system_fingerprint":null,"choices":"#.utf8)
         }
         prefixCount = head.count
@@ -45,6 +41,18 @@ struct OpenAIWire: ClientWire {
     }
 
     func streamHeaders() -> HTTPHeaders { Self.sseHeaders() }
+
+    /// `{"id":…,"object":…,"created":…,"model":…`: how a chunk and a whole response both open.
+    private static func appendOpening(object: StaticString, id: String, created: Int64, model: String, to out: inout [UInt8]) {
+        out.append(contentsOf: #"{"id":""#.utf8)
+        out.append(contentsOf: id.utf8)
+        out.append(contentsOf: #"","object":""#.utf8)
+        out.append(contentsOf: UnsafeBufferPointer(start: object.utf8Start, count: object.utf8CodeUnitCount))
+        out.append(contentsOf: #"","created":"#.utf8)
+        JSON.appendInt(created, to: &out)
+        out.append(contentsOf: #","model":"#.utf8)
+        JSON.appendString(model, to: &out)
+    }
 
     private func chunkPrefix(into out: inout [UInt8]) {
         tokenHead.withUnsafeBufferPointer { out.append(contentsOf: $0[..<prefixCount]) }
@@ -109,12 +117,7 @@ struct OpenAIWire: ClientWire {
 
     func completeResponse(_ o: TurnOutcome, text: String) -> [UInt8] {
         var out: [UInt8] = []
-        out.append(contentsOf: #"{"id":""#.utf8)
-        out.append(contentsOf: id.utf8)
-        out.append(contentsOf: #"","object":"chat.completion","created":"#.utf8)
-        JSON.appendInt(created, to: &out)
-        out.append(contentsOf: #","model":"#.utf8)
-        JSON.appendString(model, to: &out)
+        Self.appendOpening(object: "chat.completion", id: id, created: created, model: model, to: &out)
         out.append(contentsOf: #","choices":[{"index":0,"message":{"role":"assistant","content":"#.utf8)
         JSON.appendString(text, to: &out)
         out.append(contentsOf: #","refusal":null},"logprobs":null,"finish_reason":"#.utf8)
