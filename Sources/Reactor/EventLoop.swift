@@ -21,17 +21,11 @@ public final class EventLoop {
     private var slots: [Slot?] = []
     private var nextGeneration: UInt32 = 1
     private var timers = TimerHeap<() -> Void>()
-    private var ticks: [() -> Void] = []
-    private var beforeSleep: [() -> Void] = []
-    /// Connections with bytes queued this tick, flushed together before the loop sleeps: a list
-    /// rather than a closure each, since every token frame of every stream lands here.
-    private var pendingFlushes: [TCPConnection] = []
-    /// The batches being run, swapped with the queues above: taking a batch as a copy and then
-    /// emptying the queue "keeping capacity" allocated a new buffer every pass (the copy still
-    /// shared the old one).
-    private var flushBatch: [TCPConnection] = []
-    private var tickBatch: [() -> Void] = []
-    private var sleepBatch: [() -> Void] = []
+    private var ticks = BatchQueue<() -> Void>()
+    private var beforeSleep = BatchQueue<() -> Void>()
+    /// Connections with bytes queued by the event being handled (or by this pass's timers and
+    /// ticks): a list rather than a closure each, since every token frame of every stream lands here.
+    private var pendingFlushes = BatchQueue<TCPConnection>()
     private var stopped = false
     private var inboxReader: InboxReader?
     private let maxEvents: Int32 = 512
@@ -221,45 +215,25 @@ public final class EventLoop {
         var rounds = 0
         while !ticks.isEmpty && rounds < 8 {
             rounds += 1
-            guard tickBatch.isEmpty else {
-                // Re-entered from a closure of the batch in progress (a nested tick): copy instead.
-                let batch = ticks
-                ticks = []
-                for body in batch { body() }
-                continue
-            }
-            swap(&ticks, &tickBatch)
-            for body in tickBatch { body() }
-            tickBatch.removeAll(keepingCapacity: true)
+            let batch = ticks.take()
+            for body in batch { body() }
+            ticks.giveBack(batch)
         }
     }
 
     private func runPendingFlushes() {
-        if flushBatch.isEmpty {
-            swap(&pendingFlushes, &flushBatch)
-            for c in flushBatch { c.flushQueued() }
-            flushBatch.removeAll(keepingCapacity: true)
-        } else {
-            // Re-entered (a nested tick): copy instead.
-            let batch = pendingFlushes
-            pendingFlushes = []
-            for c in batch { c.flushQueued() }
-        }
+        let batch = pendingFlushes.take()
+        for c in batch { c.flushQueued() }
+        pendingFlushes.giveBack(batch)
     }
 
     private func runBeforeSleep() {
         while !pendingFlushes.isEmpty || !beforeSleep.isEmpty {
             if !pendingFlushes.isEmpty { runPendingFlushes() }
             if !beforeSleep.isEmpty {
-                if sleepBatch.isEmpty {
-                    swap(&beforeSleep, &sleepBatch)
-                    for body in sleepBatch { body() }
-                    sleepBatch.removeAll(keepingCapacity: true)
-                } else {
-                    let batch = beforeSleep
-                    beforeSleep = []
-                    for body in batch { body() }
-                }
+                let batch = beforeSleep.take()
+                for body in batch { body() }
+                beforeSleep.giveBack(batch)
             }
         }
     }
